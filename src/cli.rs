@@ -1,0 +1,256 @@
+//! The command line, as clap derive types. Nothing past `config` sees these types: values are
+//! parsed into their real types here (durations, shards, status ranges) so that a bad value is a
+//! usage error naming its flag, and the core takes a validated `CheckConfig`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::{counter::CounterArgs, demo::DemoArgs, hello::HelloArgs, serve::ServeArgs};
+use crate::record::SuccessCodes;
+use crate::resolve::ResolveRule;
+use crate::targets::Shard;
+
+/// Check the health of thousands of URLs at once.
+///
+/// Without a subcommand, checks every URL (from --input, or generated from --length/--alphabet/--tld)
+/// and streams one row per URL to --output: `url,status_code,success,exception,...`.
+/// Progress, logs and the summary go to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "healthcheck", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+
+    /// No progress and no summary on stderr; errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the process id and thread names: one process, many worker threads.
+    Hello(HelloArgs),
+    /// N tasks sleep, then bump a shared counter: the race and the lock, the async way.
+    Counter(CounterArgs),
+    /// Run the simulated internet: an HTTP and HTTPS server whose answers depend on the host name.
+    Serve(ServeArgs),
+    /// Check the 17,576 three-letter .com domains against the built-in simulated internet.
+    Demo(DemoArgs),
+}
+
+/// The options of a check (the default command; `demo` reuses some of them).
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Read targets from FILE (`-` for stdin): one URL or bare domain per line.
+    ///
+    /// Bare domains get --scheme. Blank lines and lines starting with `#` are skipped,
+    /// whitespace is trimmed. An invalid line becomes a row with exception `invalid_url`.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Without --input: length of the generated labels (3 gives aaa..zzz, 17,576 URLs).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=12))]
+    pub length: u32,
+
+    /// Without --input: the letters the labels are made of, in the order they are generated.
+    #[arg(long, default_value = "abcdefghijklmnopqrstuvwxyz")]
+    pub alphabet: String,
+
+    /// Scheme of generated targets and of bare domains in --input.
+    #[arg(long, value_enum, default_value_t = Scheme::Https)]
+    pub scheme: Scheme,
+
+    /// Without --input: the top-level domain of generated targets.
+    #[arg(long, default_value = "com")]
+    pub tld: String,
+
+    /// How many URLs are checked at once (the thread count of the thread-pool version).
+    #[arg(short, long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: u64,
+
+    /// Seconds allowed for one request of a URL, redirects included (a GET fallback or a
+    /// retry gets its own).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    pub timeout: Duration,
+
+    /// Seconds allowed for DNS, TCP and TLS set-up of each connection (default: --timeout).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
+
+    /// How many redirects are followed before the URL fails with `too_many_redirects`.
+    #[arg(long, default_value_t = 10)]
+    pub max_redirects: u32,
+
+    /// When HEAD is answered with an error, retry once with GET (reading no body).
+    #[arg(long, value_enum, default_value_t = GetFallback::Status405)]
+    pub get_fallback: GetFallback,
+
+    /// The request method: HEAD (with --get-fallback) or always GET.
+    #[arg(long, value_enum, default_value_t = MethodArg::Head)]
+    pub method: MethodArg,
+
+    /// Retries after a timeout or a connection failure, with exponential backoff.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
+
+    /// Status codes that count as success: a list of codes and ranges, e.g. `200` or `200-399,401`.
+    #[arg(long, value_name = "LIST", default_value = "200", value_parser = SuccessCodes::parse)]
+    pub success: SuccessCodes,
+
+    /// The User-Agent header sent with every request.
+    #[arg(long, default_value = concat!("healthcheck/", env!("CARGO_PKG_VERSION")))]
+    pub user_agent: String,
+
+    /// An extra request header, `NAME:VALUE` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// Accept any TLS certificate (expired, self-signed, wrong name).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// A PEM file of CA certificates added to the trust roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
+    /// Send connections for HOST to ADDR instead of resolving it, as curl does (repeatable).
+    ///
+    /// HOST may be `*` for every host. ADDR is an IP, or IP:PORT to also change the port
+    /// (as curl's --connect-to); DNS has no ports, so the rule applies to every port of HOST.
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = ResolveRule::parse)]
+    pub resolve: Vec<ResolveRule>,
+
+    /// Where the rows go: a file, or `-` for stdout.
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    pub output: PathBuf,
+
+    /// The row format: CSV with a header, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+
+    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+
+    /// Skip every URL that already has a row in FILE and append the other rows to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    pub resume: Option<PathBuf>,
+
+    /// Also write the end-of-run summary as one JSON object to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Exit with 1 when any URL was unhealthy.
+    #[arg(long)]
+    pub fail_on_unhealthy: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetFallback {
+    /// Never retry with GET.
+    Never,
+    /// Retry with GET when HEAD gets 405 or 501 (servers that do not implement HEAD).
+    #[value(name = "405")]
+    Status405,
+    /// Also retry on any other error status or a reset connection (never on a timeout).
+    AnyError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Head,
+    Get,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "`{s}` must be more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not NAME:VALUE"))?;
+    let name = name.trim();
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid header name"))?;
+    let value = value.trim();
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("`{value}` is not a valid header value"))?;
+    Ok((name.to_string(), value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seconds_must_be_positive_numbers() {
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+    }
+
+    #[test]
+    fn headers_split_at_the_first_colon() {
+        assert_eq!(
+            parse_header("X-Trace: a:b"),
+            Ok(("X-Trace".into(), "a:b".into()))
+        );
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("bad name: x").is_err());
+    }
+
+    #[test]
+    fn check_options_parse_without_a_subcommand() {
+        let cli = Cli::try_parse_from(["healthcheck", "-c", "10", "--shard", "1/4"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.check.concurrency, 10);
+        assert!(Cli::try_parse_from(["healthcheck", "-c", "0"]).is_err());
+    }
+}

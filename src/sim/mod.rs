@@ -1,0 +1,1 @@
+//! The simulated internet behind `serve` and `demo` (and the tests and benchmarks).

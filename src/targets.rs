@@ -1,0 +1,312 @@
+//! Where the URLs come from: the generated label set (lazily, in lexicographic order) or lines of
+//! a file or stdin, then the `--shard` and `--resume` filters. All of it is plain iterators; the
+//! pipeline runs them on a thread of their own so a slow stdin never stalls the checks.
+
+use std::collections::HashSet;
+use std::io::{self, BufRead};
+use std::str::FromStr;
+
+use url::Url;
+
+use crate::cli::Scheme;
+
+/// One line of input, or one generated name, ready for the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `display` is what the row's `url` column shows (the line, with the scheme for a bare
+    /// domain); `url` is what gets requested.
+    Valid { display: String, url: Url },
+    /// A line that cannot be checked; it still becomes a row (`invalid_url`).
+    Invalid { line: String, reason: String },
+}
+
+impl Target {
+    pub fn display(&self) -> &str {
+        match self {
+            Target::Valid { display, .. } => display,
+            Target::Invalid { line, .. } => line,
+        }
+    }
+
+    /// Parse one trimmed, non-comment line; bare domains get `scheme`.
+    pub fn parse(line: &str, scheme: Scheme) -> Target {
+        let display = if line.contains("://") {
+            line.to_string()
+        } else {
+            format!("{}://{line}", scheme.as_str())
+        };
+        let invalid = |reason: String| Target::Invalid {
+            line: line.to_string(),
+            reason,
+        };
+        match Url::parse(&display) {
+            Err(e) => invalid(format!("cannot parse URL: {e}")),
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                invalid(format!("scheme `{}` is not http or https", url.scheme()))
+            }
+            Ok(url) if url.host_str().is_none_or(str::is_empty) => {
+                invalid("URL has no host".into())
+            }
+            Ok(url) => Target::Valid { display, url },
+        }
+    }
+}
+
+/// Every label of `length` symbols over `alphabet`, in lexicographic order (by alphabet order),
+/// as `scheme://LABEL.tld`. Holds one label at a time: 11.9 M five-letter URLs cost nothing.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    alphabet: Vec<char>,
+    digits: Vec<usize>,
+    prefix: String,
+    suffix: String,
+    done: bool,
+}
+
+impl Generated {
+    pub fn new(alphabet: &str, length: u32, scheme: Scheme, tld: &str) -> Result<Self, String> {
+        let mut symbols: Vec<char> = alphabet.chars().collect();
+        let count = symbols.len();
+        symbols.dedup();
+        if count == 0
+            || symbols.len() != count
+            || symbols.iter().collect::<HashSet<_>>().len() != count
+        {
+            return Err(format!(
+                "`{alphabet}` must be a non-empty set of distinct characters"
+            ));
+        }
+        if let Some(c) = symbols
+            .iter()
+            .find(|c| !(c.is_ascii_alphanumeric() || **c == '-'))
+        {
+            return Err(format!("`{c}` cannot appear in a host name"));
+        }
+        let tld = tld.trim_start_matches('.');
+        if tld.is_empty() || Url::parse(&format!("http://a.{tld}")).is_err() {
+            return Err(format!("`{tld}` is not a valid top-level domain"));
+        }
+        Ok(Generated {
+            alphabet: symbols,
+            digits: vec![0; length as usize],
+            prefix: format!("{}://", scheme.as_str()),
+            suffix: format!(".{tld}"),
+            done: length == 0,
+        })
+    }
+
+    /// How many URLs the whole set holds (saturating for absurd sizes).
+    pub fn total(&self) -> u64 {
+        (self.alphabet.len() as u64).saturating_pow(self.digits.len() as u32)
+    }
+
+    fn current(&self) -> String {
+        let mut s =
+            String::with_capacity(self.prefix.len() + self.digits.len() + self.suffix.len());
+        s.push_str(&self.prefix);
+        s.extend(self.digits.iter().map(|&d| self.alphabet[d]));
+        s.push_str(&self.suffix);
+        s
+    }
+}
+
+impl Iterator for Generated {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let item = self.current();
+        // Odometer increment, rightmost digit fastest.
+        self.done = true;
+        for d in self.digits.iter_mut().rev() {
+            *d += 1;
+            if *d < self.alphabet.len() {
+                self.done = false;
+                break;
+            }
+            *d = 0;
+        }
+        Some(item)
+    }
+}
+
+/// The entries of a target list: trimmed lines that are neither blank nor `#` comments.
+/// An I/O error ends the iteration with that error.
+pub fn entries(reader: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
+    reader.lines().filter_map(|line| match line {
+        Err(e) => Some(Err(e)),
+        Ok(line) => {
+            let t = line.trim();
+            (!t.is_empty() && !t.starts_with('#')).then(|| Ok(t.to_string()))
+        }
+    })
+}
+
+/// `--shard K/N`: keep the entries whose position modulo N is K. Interleaved, so each shard gets
+/// a fair share of any region of the input (slow hosts often cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not K/N with 0 <= K < N");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index = k.trim().parse::<u64>().map_err(|_| bad())?;
+        let count = n.trim().parse::<u64>().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn keeps(&self, position: u64) -> bool {
+        position % self.count == self.index
+    }
+
+    /// How many of `total` entries this shard keeps.
+    pub fn share_of(&self, total: u64) -> u64 {
+        total / self.count + u64::from(total % self.count > self.index)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Shard::parse(s)
+    }
+}
+
+/// Apply `--shard` and `--resume` to a stream of entries; positions count from 0 over all
+/// entries, so every shard sees the same numbering.
+pub fn select<I, T>(
+    entries: I,
+    shard: Option<Shard>,
+    done: Option<HashSet<String>>,
+    key: impl Fn(&T) -> &str,
+) -> impl Iterator<Item = I::Item>
+where
+    I: Iterator<Item = io::Result<T>>,
+{
+    entries.enumerate().filter_map(move |(i, entry)| {
+        let entry = match entry {
+            Err(e) => return Some(Err(e)),
+            Ok(entry) => entry,
+        };
+        if shard.is_some_and(|s| !s.keeps(i as u64)) {
+            return None;
+        }
+        if done.as_ref().is_some_and(|d| d.contains(key(&entry))) {
+            return None;
+        }
+        Some(Ok(entry))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_labels_are_every_combination_in_order() {
+        let urls: Vec<String> = Generated::new("ab", 2, Scheme::Https, "com")
+            .unwrap()
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://aa.com",
+                "https://ab.com",
+                "https://ba.com",
+                "https://bb.com"
+            ]
+        );
+        let g = Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Http, ".org").unwrap();
+        assert_eq!(g.total(), 17_576);
+        let all: Vec<String> = g.collect();
+        assert_eq!(all.len(), 17_576);
+        assert_eq!(all[0], "http://aaa.org");
+        assert_eq!(all[17_575], "http://zzz.org");
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_huge_generated_set_is_lazy() {
+        let mut g = Generated::new("abcdefghijklmnopqrstuvwxyz", 5, Scheme::Https, "com").unwrap();
+        assert_eq!(g.total(), 11_881_376);
+        assert_eq!(g.nth(27).as_deref(), Some("https://aaabb.com"));
+    }
+
+    #[test]
+    fn bad_alphabets_and_tlds_are_refused() {
+        assert!(Generated::new("", 3, Scheme::Https, "com").is_err());
+        assert!(Generated::new("aab", 3, Scheme::Https, "com").is_err());
+        assert!(Generated::new("a/b", 3, Scheme::Https, "com").is_err());
+        assert!(Generated::new("ab", 3, Scheme::Https, "").is_err());
+    }
+
+    #[test]
+    fn lines_are_trimmed_and_comments_skipped() {
+        let input = "  a.com \n\n# comment\nhttp://b.com/x\n   \n";
+        let got: Vec<String> = entries(input.as_bytes()).map(Result::unwrap).collect();
+        assert_eq!(got, ["a.com", "http://b.com/x"]);
+    }
+
+    #[test]
+    fn bare_domains_get_the_scheme_and_bad_lines_are_invalid() {
+        match Target::parse("a.com", Scheme::Https) {
+            Target::Valid { display, url } => {
+                assert_eq!(display, "https://a.com");
+                assert_eq!(url.host_str(), Some("a.com"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "ftp://a.com",
+            "http://",
+            "http://exa mple.com",
+            "https://[::1",
+        ] {
+            assert!(
+                matches!(Target::parse(bad, Scheme::Https), Target::Invalid { .. }),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_positions() {
+        let shards: Vec<Shard> = (0..3).map(|k| Shard { index: k, count: 3 }).collect();
+        for pos in 0..100 {
+            assert_eq!(shards.iter().filter(|s| s.keeps(pos)).count(), 1);
+        }
+        let total = 10;
+        assert_eq!(
+            shards.iter().map(|s| s.share_of(total)).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
+        assert_eq!(Shard::parse("1/4"), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn select_applies_shard_then_resume() {
+        let items = (0..6).map(|i| Ok(format!("u{i}")));
+        let done: HashSet<String> = ["u2".to_string()].into();
+        let kept: Vec<String> = select(
+            items,
+            Some(Shard { index: 0, count: 2 }),
+            Some(done),
+            |s: &String| s.as_str(),
+        )
+        .map(Result::unwrap)
+        .collect();
+        assert_eq!(kept, ["u0", "u4"]);
+    }
+}
