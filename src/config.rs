@@ -1,1 +1,106 @@
-//! (in progress)
+//! The validated configuration of a check. `CheckArgs` (clap) stops here: the pipeline takes a
+//! `CheckConfig` of real types, which `demo` and the tests can also build directly.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::cli::{CheckArgs, Format, MethodArg, Scheme};
+use crate::client::ClientConfig;
+use crate::error::{Error, Result};
+use crate::limits::DNS_CONCURRENCY;
+use crate::probe::ProbeConfig;
+use crate::record::Method;
+use crate::targets::{Generated, Shard};
+
+/// Where the targets come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Generated(Generated),
+    File(PathBuf),
+    Stdin,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    pub source: Source,
+    /// Given to bare domains read from a file.
+    pub scheme: Scheme,
+    pub shard: Option<Shard>,
+    pub concurrency: usize,
+    pub client: ClientConfig,
+    pub probe: ProbeConfig,
+    /// `None` for stdout.
+    pub output: Option<PathBuf>,
+    /// Skip what this file already holds and append to it (then `output` is this file).
+    pub resume: Option<PathBuf>,
+    pub format: Format,
+    pub summary_json: Option<PathBuf>,
+    pub fail_on_unhealthy: bool,
+    pub quiet: bool,
+}
+
+impl CheckConfig {
+    pub fn from_args(args: CheckArgs, quiet: bool) -> Result<Self> {
+        let source = match &args.input {
+            Some(path) if path.as_os_str() == "-" => Source::Stdin,
+            Some(path) => Source::File(path.clone()),
+            None => Source::Generated(
+                Generated::new(&args.alphabet, args.length, args.scheme, &args.tld).map_err(
+                    |m| {
+                        let flag = if m.contains("top-level") {
+                            "--tld"
+                        } else {
+                            "--alphabet"
+                        };
+                        Error::usage(flag, m)
+                    },
+                )?,
+            ),
+        };
+        let ca_pems = args
+            .ca_cert
+            .iter()
+            .map(|path| {
+                fs::read(path)
+                    .map(|pem| (path.display().to_string(), pem))
+                    .map_err(|source| Error::Input {
+                        path: path.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = (args.output.as_os_str() != "-").then(|| args.output.clone());
+        Ok(CheckConfig {
+            source,
+            scheme: args.scheme,
+            shard: args.shard,
+            concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
+            client: ClientConfig {
+                connect_timeout: args.connect_timeout.unwrap_or(args.timeout),
+                user_agent: args.user_agent,
+                headers: args.headers,
+                insecure: args.insecure,
+                ca_pems,
+                resolve: args.resolve,
+                dns_concurrency: DNS_CONCURRENCY,
+            },
+            probe: ProbeConfig {
+                method: match args.method {
+                    MethodArg::Head => Method::Head,
+                    MethodArg::Get => Method::Get,
+                },
+                get_fallback: args.get_fallback,
+                timeout: args.timeout,
+                max_redirects: args.max_redirects,
+                retries: args.retries,
+                success: args.success,
+            },
+            output,
+            resume: args.resume,
+            format: args.format,
+            summary_json: args.summary_json,
+            fail_on_unhealthy: args.fail_on_unhealthy,
+            quiet,
+        })
+    }
+}

@@ -17,6 +17,7 @@ pub mod probe;
 pub mod progress;
 pub mod record;
 pub mod resolve;
+pub mod resume;
 pub mod sim;
 pub mod sink;
 pub mod summary;

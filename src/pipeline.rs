@@ -1,1 +1,241 @@
-//! (in progress)
+//! The run: targets -> spawned probes -> `buffer_unordered(concurrency)` -> the writer.
+//!
+//! This is the only concurrent stage. Each probe is its own task, spawned lazily inside `map`
+//! (so at most `concurrency` exist), which puts TLS handshakes on every core and keeps probes
+//! running while the writer is busy: a slow reader of stdout never turns an answer into a false
+//! timeout. Ctrl-C or SIGTERM stops taking targets and lets the probes in flight finish; a second
+//! one abandons them (their URLs get no row, so `--resume` checks them again).
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::config::{CheckConfig, Source};
+use crate::error::{Error, Result};
+use crate::probe::probe;
+use crate::progress::{Counters, Progress};
+use crate::record::{ErrorKind, Record};
+use crate::sink::{Sink, SinkSpec};
+use crate::summary::Summary;
+use crate::targets::{entries, select, Target};
+use crate::{client, limits, resume};
+
+/// Targets read ahead of the probes.
+const READ_AHEAD: usize = 1024;
+
+/// How a run ended, for the command to turn into an exit code.
+#[derive(Debug)]
+pub struct RunEnd {
+    pub summary: Summary,
+    /// stdout's reader went away: the run stopped quietly.
+    pub broken_pipe: bool,
+}
+
+/// Check every target of `cfg`, stream the rows, and return the summary. `stop` is cancelled
+/// to stop taking targets (the first Ctrl-C), `abandon` to give up on the probes in flight.
+pub async fn run(
+    cfg: CheckConfig,
+    stop: CancellationToken,
+    abandon: CancellationToken,
+) -> Result<RunEnd> {
+    let started = Instant::now();
+    let concurrency = limits::fit_concurrency(cfg.concurrency);
+    let http = client::build(&cfg.client)?;
+
+    let done = match &cfg.resume {
+        Some(path) => Some(resume::load(path, cfg.format)?),
+        None => None,
+    };
+    let sink_spec = SinkSpec {
+        path: cfg.resume.clone().or(cfg.output.clone()),
+        append: done.as_ref().is_some_and(|d| d.has_content),
+        format: cfg.format,
+    };
+    let total = match &cfg.source {
+        Source::Generated(g) => {
+            let share = cfg.shard.map_or(g.total(), |s| s.share_of(g.total()));
+            Some(share.saturating_sub(done.as_ref().map_or(0, |d| d.urls.len() as u64)))
+        }
+        Source::File(_) | Source::Stdin => None,
+    };
+    let (targets, reader) = spawn_reader(&cfg, done.map(|d| d.urls))?;
+
+    let counters = Arc::new(Counters::default());
+    let (rows, sink) = Sink::start(sink_spec, counters.clone(), concurrency.max(READ_AHEAD))?;
+    let progress = Progress::start(counters.clone(), total, cfg.quiet);
+
+    let probe_cfg = Arc::new(cfg.probe.clone());
+    let mut targets_ended = false;
+    let mut targets = targets;
+    let targets = futures::stream::poll_fn(move |cx| targets.poll_recv(cx))
+        .take_until(stop.clone().cancelled_owned());
+    let mut results = Box::pin(
+        targets
+            .map(|target: Target| {
+                let url = target.display().to_string();
+                let (http, probe_cfg, counters) =
+                    (http.clone(), probe_cfg.clone(), counters.clone());
+                counters.probe_started();
+                let task = AbortOnDropHandle::new(tokio::spawn(async move {
+                    let record = probe(&http, &probe_cfg, target).await;
+                    counters.probe_finished();
+                    record
+                }));
+                async move {
+                    task.await.unwrap_or_else(|e| {
+                        Record::unsent(url, ErrorKind::Cancelled, e.to_string())
+                    })
+                }
+            })
+            .buffer_unordered(concurrency),
+    );
+    loop {
+        tokio::select! {
+            biased;
+            _ = abandon.cancelled() => break,
+            next = results.next() => match next {
+                None => {
+                    targets_ended = !stop.is_cancelled();
+                    break;
+                }
+                Some(record) => {
+                    if rows.send(record).await.is_err() {
+                        break; // the writer stopped: closed pipe or write error
+                    }
+                }
+            },
+        }
+    }
+    drop(results); // aborts whatever is still in flight
+    drop(rows);
+    let end = sink.finish()?;
+    progress.finish().await;
+
+    // The reader has finished only when the targets ran out; otherwise it may be blocked on stdin.
+    if targets_ended {
+        if let Some(Err(source)) = reader.join().ok() {
+            let path = match &cfg.source {
+                Source::File(path) => path.clone(),
+                _ => "<stdin>".into(),
+            };
+            return Err(Error::Input { path, source });
+        }
+    }
+
+    let interrupted = stop.is_cancelled() || abandon.is_cancelled();
+    let mut summary = Summary::new(
+        end.tally,
+        concurrency,
+        counters
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed),
+        started.elapsed(),
+    );
+    summary.interrupted = interrupted && !end.broken_pipe;
+    summary.not_checked = if summary.interrupted {
+        total.map(|t| t.saturating_sub(summary.total))
+    } else {
+        Some(0)
+    };
+    Ok(RunEnd {
+        summary,
+        broken_pipe: end.broken_pipe,
+    })
+}
+
+/// Read targets on a thread of their own (files and stdin are blocking I/O), through the shard
+/// and resume filters, into a bounded channel. The thread ends at the end of input, on a read
+/// error (returned), or when the pipeline drops the receiver.
+fn spawn_reader(
+    cfg: &CheckConfig,
+    done: Option<std::collections::HashSet<String>>,
+) -> Result<(mpsc::Receiver<Target>, thread::JoinHandle<io::Result<()>>)> {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    let scheme = cfg.scheme;
+    let shard = cfg.shard;
+    // Opened here, so a missing file is an error before anything is written; read on the thread.
+    type Lines = Box<dyn Iterator<Item = io::Result<String>>>;
+    let open: Box<dyn FnOnce() -> Lines + Send> = match &cfg.source {
+        Source::Generated(g) => {
+            let generated = g.clone();
+            Box::new(move || Box::new(generated.map(Ok)))
+        }
+        Source::File(path) => {
+            let file = File::open(path).map_err(|source| Error::Input {
+                path: path.clone(),
+                source,
+            })?;
+            Box::new(move || Box::new(entries(BufReader::new(file))))
+        }
+        Source::Stdin => Box::new(|| Box::new(entries(io::stdin().lock()))),
+    };
+    let job = move || -> io::Result<()> {
+        let targets = open().map(|line| line.map(|line| Target::parse(&line, scheme)));
+        for target in select(targets, shard, done, |t: &Target| t.display()) {
+            if tx.blocking_send(target?).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let handle = thread::Builder::new()
+        .name("targets".into())
+        .spawn(job)
+        .map_err(|e| Error::io("cannot start the reader thread", e))?;
+    Ok((rx, handle))
+}
+
+/// Turn SIGINT/SIGTERM into `stop` (first signal) and `abandon` (second).
+pub fn watch_signals(stop: CancellationToken, abandon: CancellationToken) {
+    tokio::spawn(async move {
+        let mut signals = 0;
+        loop {
+            if !next_signal().await {
+                return;
+            }
+            signals += 1;
+            if signals == 1 {
+                tracing::warn!(
+                    "interrupted: finishing the checks in flight (again to abandon them)"
+                );
+                stop.cancel();
+            } else {
+                tracing::warn!("interrupted again: abandoning the checks in flight");
+                abandon.cancel();
+                return;
+            }
+        }
+    });
+}
+
+/// Wait for SIGINT or SIGTERM; `false` if signals cannot be watched here.
+async fn next_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return false;
+        };
+        tokio::select! {
+            _ = int.recv() => true,
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Grace for the runtime's own tasks at exit; the rows are already flushed by then.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);

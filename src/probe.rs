@@ -1,1 +1,208 @@
-//! (in progress)
+//! One target in, one `Record` out: HEAD (or GET), redirects followed by hand (so they can be
+//! counted and bounded under one deadline), the GET fallback, retries with backoff. Never returns
+//! an error: a URL that fails is data.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use url::Url;
+
+use crate::classify::classify;
+use crate::cli::GetFallback;
+use crate::record::{ErrorKind, Method, Outcome, Record, SuccessCodes};
+use crate::targets::Target;
+
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub method: Method,
+    pub get_fallback: GetFallback,
+    /// For one request including its redirects; a fallback GET or a retry gets a new one.
+    pub timeout: Duration,
+    pub max_redirects: u32,
+    pub retries: u32,
+    pub success: SuccessCodes,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            method: Method::Head,
+            get_fallback: GetFallback::Status405,
+            timeout: Duration::from_secs(5),
+            max_redirects: 10,
+            retries: 0,
+            success: SuccessCodes::default(),
+        }
+    }
+}
+
+/// Where one request (with its redirects) ended.
+struct Attempt {
+    result: Result<u16, (ErrorKind, String)>,
+    method: Method,
+    final_url: Url,
+    redirects: u32,
+}
+
+pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record {
+    let (display, url) = match target {
+        Target::Valid { display, url } => (display, url),
+        Target::Invalid { line, reason } => {
+            return Record::unsent(line, ErrorKind::InvalidUrl, reason)
+        }
+    };
+    let start = Instant::now();
+    let mut retry = 0;
+    let attempt = loop {
+        let mut attempt = follow(client, cfg, &url, cfg.method).await;
+        if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
+            attempt = follow(client, cfg, &url, Method::Get).await;
+        }
+        match attempt.result {
+            Err((kind, _))
+                if retry < cfg.retries
+                    && matches!(kind, ErrorKind::Timeout | ErrorKind::Connect) =>
+            {
+                tokio::time::sleep(backoff(retry)).await;
+                retry += 1;
+            }
+            _ => break attempt,
+        }
+    };
+    let outcome = match attempt.result {
+        Ok(status) => Outcome::Response { status },
+        Err((kind, detail)) => Outcome::Failed { kind, detail },
+    };
+    Record {
+        url: display,
+        success: matches!(outcome, Outcome::Response { status } if cfg.success.contains(status)),
+        outcome,
+        final_url: Some(attempt.final_url.into()),
+        redirects: attempt.redirects,
+        method: Some(attempt.method),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Whether a HEAD result calls for one more try with GET (`--get-fallback`). Never after a
+/// timeout: a host that did not answer HEAD in time will not answer GET either, and the retry
+/// would double the cost of every dead host.
+fn wants_get(policy: GetFallback, result: &Result<u16, (ErrorKind, String)>) -> bool {
+    match (policy, result) {
+        (GetFallback::Never, _) => false,
+        (_, Ok(405 | 501)) => true,
+        (GetFallback::AnyError, Ok(status)) => *status >= 400,
+        (GetFallback::AnyError, Err((kind, _))) => {
+            matches!(kind, ErrorKind::Reset | ErrorKind::Protocol)
+        }
+        (GetFallback::Status405, _) => false,
+    }
+}
+
+/// 250 ms, 500 ms, 1 s, ... capped at 8 s.
+fn backoff(retry: u32) -> Duration {
+    Duration::from_millis(250u64.saturating_mul(1 << retry.min(5)))
+}
+
+/// One request and its redirects, all under one deadline.
+async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Method) -> Attempt {
+    let deadline = tokio::time::Instant::now() + cfg.timeout;
+    let mut url = start_url.clone();
+    let mut redirects = 0;
+    let result = loop {
+        let request = match method {
+            Method::Head => client.head(url.clone()),
+            Method::Get => client.get(url.clone()),
+        };
+        let response = match tokio::time::timeout_at(deadline, request.send()).await {
+            Err(_) => {
+                break Err((
+                    ErrorKind::Timeout,
+                    format!("no answer within {:?}", cfg.timeout),
+                ))
+            }
+            Ok(Err(e)) => break Err(classify(&e)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        // The body is never read: dropping the response closes the (unpooled) connection.
+        let Some(next) = redirect_target(&url, status, &response) else {
+            break Ok(status.as_u16());
+        };
+        drop(response);
+        match next {
+            Err(detail) => break Err((ErrorKind::Protocol, detail)),
+            Ok(_) if redirects == cfg.max_redirects => {
+                break Err((
+                    ErrorKind::TooManyRedirects,
+                    format!(
+                        "more than {} redirects, the last from {url}",
+                        cfg.max_redirects
+                    ),
+                ))
+            }
+            Ok(next) => {
+                redirects += 1;
+                url = next;
+            }
+        }
+    };
+    Attempt {
+        result,
+        method,
+        final_url: url,
+        redirects,
+    }
+}
+
+/// The next URL of a redirect, `None` when the response is not one to follow.
+fn redirect_target(
+    url: &Url,
+    status: StatusCode,
+    response: &reqwest::Response,
+) -> Option<Result<Url, String>> {
+    if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get(reqwest::header::LOCATION)?;
+    let next = location
+        .to_str()
+        .map_err(|_| "redirect Location is not text".to_string())
+        .and_then(|l| {
+            url.join(l)
+                .map_err(|e| format!("bad redirect Location `{l}`: {e}"))
+        })
+        .and_then(|next| match next.scheme() {
+            "http" | "https" => Ok(next),
+            other => Err(format!("redirect to unsupported scheme `{other}`")),
+        });
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_fallback_follows_the_policy() {
+        use GetFallback::*;
+        let status = |s| Ok(s);
+        let err = |k| Err((k, String::new()));
+        assert!(wants_get(Status405, &status(405)));
+        assert!(wants_get(Status405, &status(501)));
+        assert!(!wants_get(Status405, &status(404)));
+        assert!(!wants_get(Never, &status(405)));
+        assert!(wants_get(AnyError, &status(403)));
+        assert!(!wants_get(AnyError, &status(200)));
+        assert!(wants_get(AnyError, &err(ErrorKind::Reset)));
+        assert!(!wants_get(AnyError, &err(ErrorKind::Timeout)));
+        assert!(!wants_get(Status405, &err(ErrorKind::Reset)));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(250));
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(9), Duration::from_secs(8));
+    }
+}

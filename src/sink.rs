@@ -1,1 +1,274 @@
-//! (in progress)
+//! The one writer. Rows arrive over a bounded channel in completion order and are written by a
+//! dedicated thread (csv and stdout are blocking I/O), flushed whenever the channel runs dry or
+//! every 200 ms, so `| head` and `tail -f` see rows as they happen. A closed pipe ends the run
+//! quietly; any other write error is the run's error.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::cli::Format;
+use crate::error::{Error, Result};
+use crate::progress::Counters;
+use crate::record::{Record, Row, COLUMNS};
+use crate::summary::Tally;
+
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// Where the rows go.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    /// `None` for stdout.
+    pub path: Option<PathBuf>,
+    /// Append without a header (`--resume` onto a file that already has one).
+    pub append: bool,
+    pub format: Format,
+}
+
+impl SinkSpec {
+    fn name(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<stdout>"))
+    }
+}
+
+/// How the writer ended.
+#[derive(Debug, Default)]
+pub struct SinkEnd {
+    pub tally: Tally,
+    /// The reader of stdout went away (`| head`): stop quietly, successfully.
+    pub broken_pipe: bool,
+}
+
+pub struct Sink {
+    handle: thread::JoinHandle<Result<SinkEnd>>,
+}
+
+impl Sink {
+    /// Open the output, write the header and start the writer thread. The channel holds
+    /// `capacity` rows, so a slow reader slows the pipeline rather than filling memory.
+    pub fn start(
+        spec: SinkSpec,
+        counters: Arc<Counters>,
+        capacity: usize,
+    ) -> Result<(mpsc::Sender<Record>, Sink)> {
+        let out: Box<dyn Write + Send> = match &spec.path {
+            None => Box::new(io::stdout()),
+            Some(path) => Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(spec.append)
+                    .truncate(!spec.append)
+                    .open(path)
+                    .map_err(|source| Error::Output {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+        };
+        let mut encoder = Encoder::new(spec.format, out);
+        let name = spec.name();
+        let output_error = move |source| Error::Output { path: name, source };
+        if !spec.append {
+            encoder
+                .header()
+                .and_then(|()| encoder.flush())
+                .map_err(output_error.clone())?;
+        }
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let handle = thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || write_all(rx, encoder, &counters).map_err(output_error))
+            .map_err(|e| Error::io("cannot start the writer thread", e))?;
+        Ok((tx, Sink { handle }))
+    }
+
+    /// Wait for the writer to drain the channel (every sender must be dropped first).
+    pub fn finish(self) -> Result<SinkEnd> {
+        self.handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+fn write_all(
+    mut rx: mpsc::Receiver<Record>,
+    mut encoder: Encoder,
+    counters: &Counters,
+) -> io::Result<SinkEnd> {
+    let mut end = SinkEnd::default();
+    let mut last_flush = Instant::now();
+    let result = (|| {
+        while let Some(record) = rx.blocking_recv() {
+            encoder.row(&record.row())?;
+            end.tally.add(&record);
+            counters.record_written(record.success);
+            if rx.is_empty() || last_flush.elapsed() >= FLUSH_EVERY {
+                encoder.flush()?;
+                last_flush = Instant::now();
+            }
+        }
+        encoder.flush()
+    })();
+    match result {
+        Ok(()) => Ok(end),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            end.broken_pipe = true;
+            counters.broken_pipe.store(true, Ordering::Relaxed);
+            Ok(end)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// CSV or JSON lines over one buffered output.
+enum Encoder {
+    Csv(csv::Writer<Box<dyn Write + Send>>),
+    Jsonl(BufWriter<Box<dyn Write + Send>>),
+}
+
+impl Encoder {
+    fn new(format: Format, out: Box<dyn Write + Send>) -> Self {
+        match format {
+            Format::Csv => Encoder::Csv(
+                csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(out),
+            ),
+            Format::Jsonl => Encoder::Jsonl(BufWriter::with_capacity(64 * 1024, out)),
+        }
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Csv(w) => w.write_record(COLUMNS).map_err(csv_io),
+            Encoder::Jsonl(_) => Ok(()),
+        }
+    }
+
+    fn row(&mut self, row: &Row<'_>) -> io::Result<()> {
+        match self {
+            Encoder::Csv(w) => w.serialize(row).map_err(csv_io),
+            Encoder::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, row)?;
+                w.write_all(b"\n")
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Csv(w) => w.flush(),
+            Encoder::Jsonl(w) => w.flush(),
+        }
+    }
+}
+
+fn csv_io(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ErrorKind, Method, Outcome};
+
+    fn records() -> Vec<Record> {
+        vec![
+            Record {
+                url: "https://a.com".into(),
+                outcome: Outcome::Response { status: 200 },
+                success: true,
+                final_url: Some("https://www.a.com/".into()),
+                redirects: 1,
+                method: Some(Method::Head),
+                elapsed: Duration::from_millis(12),
+            },
+            Record::unsent(
+                "ftp://x, y".into(),
+                ErrorKind::InvalidUrl,
+                "scheme `ftp`".into(),
+            ),
+        ]
+    }
+
+    fn write_to_file(format: Format) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let spec = SinkSpec {
+            path: Some(path.clone()),
+            append: false,
+            format,
+        };
+        let counters = Arc::new(Counters::default());
+        let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
+        for r in records() {
+            tx.blocking_send(r).unwrap();
+        }
+        drop(tx);
+        let end = sink.finish().unwrap();
+        assert_eq!((end.tally.total, end.tally.successful), (2, 1));
+        assert_eq!(counters.written.load(Ordering::Relaxed), 2);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn csv_rows_follow_the_header_and_quote_commas() {
+        let text = write_to_file(Format::Csv);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms"
+        );
+        assert_eq!(
+            lines[1],
+            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12"
+        );
+        assert_eq!(
+            lines[2],
+            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0"
+        );
+    }
+
+    #[test]
+    fn json_lines_hold_one_object_per_row() {
+        let text = write_to_file(Format::Jsonl);
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["status_code"], 200);
+        assert_eq!(rows[1]["exception"], "invalid_url");
+        assert_eq!(rows[1]["status_code"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_full_disk_is_an_output_error() {
+        if !std::path::Path::new("/dev/full").exists() {
+            return;
+        }
+        let spec = SinkSpec {
+            path: Some("/dev/full".into()),
+            append: true,
+            format: Format::Csv,
+        };
+        let (tx, sink) = Sink::start(spec, Arc::new(Counters::default()), 4).unwrap();
+        for r in records() {
+            let _ = tx.blocking_send(r);
+        }
+        drop(tx);
+        assert!(matches!(sink.finish(), Err(Error::Output { .. })));
+    }
+}

@@ -1,1 +1,159 @@
-//! (in progress)
+//! The end-of-run numbers: tallied by the writer as rows go out (so nothing is held in memory),
+//! rendered for stderr, and serialised for `--summary-json` (sweep scripts read it).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::record::{ErrorKind, Record};
+
+/// Running counts over the rows written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub total: u64,
+    pub successful: u64,
+    pub by_exception: BTreeMap<ErrorKind, u64>,
+    pub by_status: BTreeMap<u16, u64>,
+}
+
+impl Tally {
+    pub fn add(&mut self, record: &Record) {
+        self.total += 1;
+        self.successful += u64::from(record.success);
+        match record.status() {
+            Some(status) => *self.by_status.entry(status).or_default() += 1,
+            None => {
+                if let Some(kind) = record.error_kind() {
+                    *self.by_exception.entry(kind).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.total - self.successful
+    }
+}
+
+/// Everything the run reports at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub total: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub by_exception: BTreeMap<ErrorKind, u64>,
+    pub by_status: BTreeMap<u16, u64>,
+    pub concurrency: usize,
+    pub peak_in_flight: u64,
+    pub wall_seconds: f64,
+    pub urls_per_second: f64,
+    pub interrupted: bool,
+    /// Targets of a known-size set that got no row (interrupted runs); `None` when unknown.
+    pub not_checked: Option<u64>,
+}
+
+impl Summary {
+    pub fn new(tally: Tally, concurrency: usize, peak_in_flight: u64, wall: Duration) -> Self {
+        let secs = wall.as_secs_f64();
+        Summary {
+            total: tally.total,
+            successful: tally.successful,
+            failed: tally.failed(),
+            urls_per_second: if secs > 0.0 {
+                tally.total as f64 / secs
+            } else {
+                0.0
+            },
+            by_exception: tally.by_exception,
+            by_status: tally.by_status,
+            concurrency,
+            peak_in_flight,
+            wall_seconds: secs,
+            interrupted: false,
+            not_checked: None,
+        }
+    }
+
+    /// The human summary for stderr.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let share = if self.total > 0 {
+            100.0 * self.successful as f64 / self.total as f64
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}): Successful: {} ({share:.1}%), Failed: {}",
+            self.total, self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
+        );
+        if !self.by_status.is_empty() {
+            let codes: Vec<String> = self
+                .by_status
+                .iter()
+                .map(|(code, n)| format!("{code}: {n}"))
+                .collect();
+            let _ = writeln!(s, "  by status: {}", codes.join(", "));
+        }
+        if !self.by_exception.is_empty() {
+            let kinds: Vec<String> = self
+                .by_exception
+                .iter()
+                .map(|(kind, n)| format!("{kind}: {n}"))
+                .collect();
+            let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Method, Outcome};
+
+    fn record(outcome: Outcome, success: bool) -> Record {
+        Record {
+            url: "https://a.com".into(),
+            outcome,
+            success,
+            final_url: None,
+            redirects: 0,
+            method: Some(Method::Head),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_tally_counts_statuses_and_exceptions() {
+        let mut tally = Tally::default();
+        tally.add(&record(Outcome::Response { status: 200 }, true));
+        tally.add(&record(Outcome::Response { status: 200 }, true));
+        tally.add(&record(Outcome::Response { status: 404 }, false));
+        tally.add(&record(
+            Outcome::Failed {
+                kind: ErrorKind::Timeout,
+                detail: String::new(),
+            },
+            false,
+        ));
+        assert_eq!((tally.total, tally.successful, tally.failed()), (4, 2, 2));
+        assert_eq!(tally.by_status, BTreeMap::from([(200, 2), (404, 1)]));
+        assert_eq!(
+            tally.by_exception,
+            BTreeMap::from([(ErrorKind::Timeout, 1)])
+        );
+
+        let summary = Summary::new(tally, 10, 4, Duration::from_secs(2));
+        assert_eq!(summary.urls_per_second, 2.0);
+        let text = summary.render();
+        assert!(text.contains("Successful: 2 (50.0%), Failed: 2"), "{text}");
+        assert!(text.contains("by status: 200: 2, 404: 1"), "{text}");
+        assert!(text.contains("by exception: timeout: 1"), "{text}");
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["by_exception"]["timeout"], 1);
+        assert_eq!(json["by_status"]["404"], 1);
+    }
+}

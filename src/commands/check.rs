@@ -1,9 +1,70 @@
-//! The default command: check every target and stream the rows.
+//! The default command: check every target, stream the rows, report, pick the exit code.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::CheckArgs;
-use crate::error::Result;
+use crate::config::CheckConfig;
+use crate::error::{Error, Result};
 use crate::exit_code::Exit;
+use crate::pipeline::{self, RunEnd};
 
-pub fn run(_args: CheckArgs, _quiet: bool) -> Result<Exit> {
-    Ok(Exit::Ok)
+pub fn run(args: CheckArgs, quiet: bool) -> Result<Exit> {
+    let cfg = CheckConfig::from_args(args, quiet)?;
+    let rt = super::runtime()?;
+    let end = rt.block_on(async {
+        let (stop, abandon) = (CancellationToken::new(), CancellationToken::new());
+        pipeline::watch_signals(stop.clone(), abandon.clone());
+        pipeline::run(cfg.clone(), stop, abandon).await
+    });
+    rt.shutdown_timeout(pipeline::SHUTDOWN_GRACE);
+    finish(&cfg, end?)
+}
+
+/// Print the summary, write `--summary-json`, and choose the exit code.
+pub fn finish(cfg: &CheckConfig, end: RunEnd) -> Result<Exit> {
+    if end.broken_pipe {
+        return Ok(Exit::Ok);
+    }
+    let summary = &end.summary;
+    if !cfg.quiet {
+        eprint!("{}", summary.render());
+    }
+    if summary.interrupted {
+        let not_checked = match summary.not_checked {
+            Some(n) => format!("{n} targets were not checked"),
+            None => "the rest of the input was not checked".to_string(),
+        };
+        let resume = match cfg.resume.as_ref().or(cfg.output.as_ref()) {
+            Some(path) => format!("; finish with --resume {}", path.display()),
+            None => String::new(),
+        };
+        eprintln!(
+            "healthcheck: interrupted after {} rows; {not_checked}{resume}",
+            summary.total
+        );
+    }
+    if let Some(path) = &cfg.summary_json {
+        write_json(path, summary)?;
+    }
+    Ok(if summary.interrupted {
+        Exit::Interrupted
+    } else if cfg.fail_on_unhealthy && summary.failed > 0 {
+        Exit::Unhealthy
+    } else {
+        Exit::Ok
+    })
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    })
 }
