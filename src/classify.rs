@@ -34,9 +34,8 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
 }
 
 fn kind_of(err: &reqwest::Error, chain: &[&(dyn StdError + 'static)]) -> ErrorKind {
-    let find = |pred: &dyn Fn(&(dyn StdError + 'static)) -> Option<ErrorKind>| {
-        chain.iter().find_map(|e| pred(*e))
-    };
+    let find =
+        |pred: &dyn Fn(&(dyn StdError + 'static)) -> Option<ErrorKind>| chain.iter().find_map(|e| pred(*e));
     if find(&|e| e.is::<DnsFailure>().then_some(ErrorKind::Dns)).is_some() {
         return ErrorKind::Dns;
     }
@@ -46,10 +45,7 @@ fn kind_of(err: &reqwest::Error, chain: &[&(dyn StdError + 'static)]) -> ErrorKi
     if find(&|e| e.is::<rustls::Error>().then_some(ErrorKind::Tls)).is_some() {
         return ErrorKind::Tls;
     }
-    if let Some(kind) = find(&|e| {
-        e.downcast_ref::<io::Error>()
-            .and_then(|io| io_kind(io.kind()))
-    }) {
+    if let Some(kind) = find(&|e| e.downcast_ref::<io::Error>().and_then(|io| io_kind(io.kind()))) {
         return kind;
     }
     if let Some(kind) = find(&|e| e.downcast_ref::<hyper::Error>().and_then(hyper_kind)) {
@@ -120,10 +116,7 @@ mod tests {
             io_kind(io::ErrorKind::ConnectionRefused),
             Some(ErrorKind::Connect)
         );
-        assert_eq!(
-            io_kind(io::ErrorKind::ConnectionReset),
-            Some(ErrorKind::Reset)
-        );
+        assert_eq!(io_kind(io::ErrorKind::ConnectionReset), Some(ErrorKind::Reset));
         assert_eq!(io_kind(io::ErrorKind::TimedOut), Some(ErrorKind::Timeout));
         assert_eq!(io_kind(io::ErrorKind::NotFound), None);
     }

@@ -129,6 +129,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = ResolveRule::parse)]
     pub resolve: Vec<ResolveRule>,
 
+    /// Ask this name server (IP or IP:PORT, UDP) instead of the system's (repeatable).
+    #[arg(long = "dns-server", value_name = "ADDR", value_parser = parse_dns_server)]
+    pub dns_servers: Vec<std::net::SocketAddr>,
+
     /// Where the rows go: a file, or `-` for stdout.
     #[arg(short, long, value_name = "PATH", default_value = "-")]
     pub output: PathBuf,
@@ -198,11 +202,17 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!(
-            "`{s}` must be more than 0 and at most 86400 seconds"
-        ));
+        return Err(format!("`{s}` must be more than 0 and at most 86400 seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    let bad = || format!("`{s}` is not an IP or IP:PORT");
+    match s.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(std::net::SocketAddr::new(ip, 53)),
+        Err(_) => s.parse().map_err(|_| bad()),
+    }
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -238,10 +248,7 @@ mod tests {
 
     #[test]
     fn headers_split_at_the_first_colon() {
-        assert_eq!(
-            parse_header("X-Trace: a:b"),
-            Ok(("X-Trace".into(), "a:b".into()))
-        );
+        assert_eq!(parse_header("X-Trace: a:b"), Ok(("X-Trace".into(), "a:b".into())));
         assert!(parse_header("no colon").is_err());
         assert!(parse_header("bad name: x").is_err());
     }

@@ -21,6 +21,8 @@ pub struct ClientConfig {
     /// Extra trust roots, as PEM text (one or more certificates each).
     pub ca_pems: Vec<(String, Vec<u8>)>,
     pub resolve: Vec<ResolveRule>,
+    /// Name servers to ask instead of the system's (`--dns-server`).
+    pub dns_servers: Vec<std::net::SocketAddr>,
     /// Bound on simultaneous DNS look-ups.
     pub dns_concurrency: usize,
 }
@@ -28,14 +30,14 @@ pub struct ClientConfig {
 pub fn build(cfg: &ClientConfig) -> Result<Client> {
     let mut headers = HeaderMap::new();
     for (name, value) in &cfg.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| Error::usage("--header", e.to_string()))?;
-        let value =
-            HeaderValue::from_str(value).map_err(|e| Error::usage("--header", e.to_string()))?;
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| Error::usage("--header", e.to_string()))?;
+        let value = HeaderValue::from_str(value).map_err(|e| Error::usage("--header", e.to_string()))?;
         headers.append(name, value);
     }
     let resolver = Resolver::new(
         cfg.resolve.clone(),
+        &cfg.dns_servers,
         cfg.dns_concurrency,
         cfg.connect_timeout,
     );

@@ -45,16 +45,14 @@ impl CheckConfig {
             Some(path) if path.as_os_str() == "-" => Source::Stdin,
             Some(path) => Source::File(path.clone()),
             None => Source::Generated(
-                Generated::new(&args.alphabet, args.length, args.scheme, &args.tld).map_err(
-                    |m| {
-                        let flag = if m.contains("top-level") {
-                            "--tld"
-                        } else {
-                            "--alphabet"
-                        };
-                        Error::usage(flag, m)
-                    },
-                )?,
+                Generated::new(&args.alphabet, args.length, args.scheme, &args.tld).map_err(|m| {
+                    let flag = if m.contains("top-level") {
+                        "--tld"
+                    } else {
+                        "--alphabet"
+                    };
+                    Error::usage(flag, m)
+                })?,
             ),
         };
         let ca_pems = args
@@ -82,6 +80,7 @@ impl CheckConfig {
                 insecure: args.insecure,
                 ca_pems,
                 resolve: args.resolve,
+                dns_servers: args.dns_servers,
                 dns_concurrency: DNS_CONCURRENCY,
             },
             probe: ProbeConfig {

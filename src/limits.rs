@@ -29,9 +29,7 @@ pub fn fit_concurrency(requested: usize) -> usize {
 
 fn fitting(requested: usize, limit: u64) -> usize {
     let room = limit.saturating_sub(RESERVED + 2 * DNS_CONCURRENCY as u64);
-    requested
-        .min(usize::try_from(room).unwrap_or(usize::MAX))
-        .max(1)
+    requested.min(usize::try_from(room).unwrap_or(usize::MAX)).max(1)
 }
 
 #[cfg(test)]

@@ -40,11 +40,7 @@ pub struct RunEnd {
 
 /// Check every target of `cfg`, stream the rows, and return the summary. `stop` is cancelled
 /// to stop taking targets (the first Ctrl-C), `abandon` to give up on the probes in flight.
-pub async fn run(
-    cfg: CheckConfig,
-    stop: CancellationToken,
-    abandon: CancellationToken,
-) -> Result<RunEnd> {
+pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
     let started = Instant::now();
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
@@ -74,14 +70,13 @@ pub async fn run(
     let probe_cfg = Arc::new(cfg.probe.clone());
     let mut targets_ended = false;
     let mut targets = targets;
-    let targets = futures::stream::poll_fn(move |cx| targets.poll_recv(cx))
-        .take_until(stop.clone().cancelled_owned());
+    let targets =
+        futures::stream::poll_fn(move |cx| targets.poll_recv(cx)).take_until(stop.clone().cancelled_owned());
     let mut results = Box::pin(
         targets
             .map(|target: Target| {
                 let url = target.display().to_string();
-                let (http, probe_cfg, counters) =
-                    (http.clone(), probe_cfg.clone(), counters.clone());
+                let (http, probe_cfg, counters) = (http.clone(), probe_cfg.clone(), counters.clone());
                 counters.probe_started();
                 let task = AbortOnDropHandle::new(tokio::spawn(async move {
                     let record = probe(&http, &probe_cfg, target).await;
@@ -89,9 +84,8 @@ pub async fn run(
                     record
                 }));
                 async move {
-                    task.await.unwrap_or_else(|e| {
-                        Record::unsent(url, ErrorKind::Cancelled, e.to_string())
-                    })
+                    task.await
+                        .unwrap_or_else(|e| Record::unsent(url, ErrorKind::Cancelled, e.to_string()))
                 }
             })
             .buffer_unordered(concurrency),
@@ -133,9 +127,7 @@ pub async fn run(
     let mut summary = Summary::new(
         end.tally,
         concurrency,
-        counters
-            .peak_in_flight
-            .load(std::sync::atomic::Ordering::Relaxed),
+        counters.peak_in_flight.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed(),
     );
     summary.interrupted = interrupted && !end.broken_pipe;
@@ -202,9 +194,7 @@ pub fn watch_signals(stop: CancellationToken, abandon: CancellationToken) {
             }
             signals += 1;
             if signals == 1 {
-                tracing::warn!(
-                    "interrupted: finishing the checks in flight (again to abandon them)"
-                );
+                tracing::warn!("interrupted: finishing the checks in flight (again to abandon them)");
                 stop.cancel();
             } else {
                 tracing::warn!("interrupted again: abandoning the checks in flight");
@@ -220,10 +210,8 @@ async fn next_signal() -> bool {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
             return false;
         };
         tokio::select! {

@@ -47,9 +47,7 @@ struct Attempt {
 pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record {
     let (display, url) = match target {
         Target::Valid { display, url } => (display, url),
-        Target::Invalid { line, reason } => {
-            return Record::unsent(line, ErrorKind::InvalidUrl, reason)
-        }
+        Target::Invalid { line, reason } => return Record::unsent(line, ErrorKind::InvalidUrl, reason),
     };
     let start = Instant::now();
     let mut retry = 0;
@@ -60,8 +58,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         }
         match attempt.result {
             Err((kind, _))
-                if retry < cfg.retries
-                    && matches!(kind, ErrorKind::Timeout | ErrorKind::Connect) =>
+                if retry < cfg.retries && matches!(kind, ErrorKind::Timeout | ErrorKind::Connect) =>
             {
                 tokio::time::sleep(backoff(retry)).await;
                 retry += 1;
@@ -115,12 +112,7 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
             Method::Get => client.get(url.clone()),
         };
         let response = match tokio::time::timeout_at(deadline, request.send()).await {
-            Err(_) => {
-                break Err((
-                    ErrorKind::Timeout,
-                    format!("no answer within {:?}", cfg.timeout),
-                ))
-            }
+            Err(_) => break Err((ErrorKind::Timeout, format!("no answer within {:?}", cfg.timeout))),
             Ok(Err(e)) => break Err(classify(&e)),
             Ok(Ok(response)) => response,
         };
@@ -135,10 +127,7 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
             Ok(_) if redirects == cfg.max_redirects => {
                 break Err((
                     ErrorKind::TooManyRedirects,
-                    format!(
-                        "more than {} redirects, the last from {url}",
-                        cfg.max_redirects
-                    ),
+                    format!("more than {} redirects, the last from {url}", cfg.max_redirects),
                 ))
             }
             Ok(next) => {

@@ -6,6 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::sync::Semaphore;
@@ -62,12 +65,25 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// `max_in_flight` bounds simultaneous look-ups; `timeout` bounds one look-up including its
-    /// wait for a permit.
-    pub fn new(rules: Vec<ResolveRule>, max_in_flight: usize, timeout: Duration) -> Self {
+    /// `servers` replaces the system's name servers when not empty; `max_in_flight` bounds
+    /// simultaneous look-ups; `timeout` bounds one look-up including its wait for a permit.
+    pub fn new(
+        rules: Vec<ResolveRule>,
+        servers: &[SocketAddr],
+        max_in_flight: usize,
+        timeout: Duration,
+    ) -> Self {
         // Without /etc/resolv.conf (a bare container) every look-up fails as `dns`, which is the
         // truth about that machine; overrides still work.
-        let system = TokioResolver::builder_tokio().ok().map(|b| b.build());
+        let system = if servers.is_empty() {
+            TokioResolver::builder_tokio().ok().map(|b| b.build())
+        } else {
+            let mut config = ResolverConfig::new();
+            for server in servers {
+                config.add_name_server(NameServerConfig::new(*server, Protocol::Udp));
+            }
+            Some(TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).build())
+        };
         Resolver {
             rules,
             system,
@@ -91,9 +107,8 @@ impl Resolve for Resolver {
         let timeout = self.timeout;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let fail = |msg: String| -> Box<dyn std::error::Error + Send + Sync> {
-                Box::new(DnsFailure(msg))
-            };
+            let fail =
+                |msg: String| -> Box<dyn std::error::Error + Send + Sync> { Box::new(DnsFailure(msg)) };
             let Some(system) = system else {
                 return Err(fail(format!("no resolver configured for {host}")));
             };
@@ -105,8 +120,7 @@ impl Resolve for Resolver {
                 Err(_) => Err(fail(format!("DNS look-up of {host} timed out"))),
                 Ok(Err(e)) => Err(fail(e.to_string())),
                 Ok(Ok(ips)) => {
-                    let addrs: Vec<SocketAddr> =
-                        ips.iter().map(|ip| SocketAddr::new(ip, 0)).collect();
+                    let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, 0)).collect();
                     if addrs.is_empty() {
                         return Err(fail(format!("no address for {host}")));
                     }
@@ -151,6 +165,7 @@ mod tests {
                 ResolveRule::parse("a.com:443:127.0.0.1").unwrap(),
                 ResolveRule::parse("*:443:127.0.0.9").unwrap(),
             ],
+            &[],
             1,
             Duration::from_secs(1),
         );

@@ -38,11 +38,10 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
                 path: path.to_path_buf(),
                 source,
             })?;
-        file.set_len(complete as u64)
-            .map_err(|source| Error::Output {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        file.set_len(complete as u64).map_err(|source| Error::Output {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     let text = &bytes[..complete];
     let bad = |line: usize, message: String| Error::InputContent {
@@ -79,8 +78,7 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
                 .enumerate()
                 .filter(|(_, l)| !l.is_empty())
             {
-                let row: UrlOnly =
-                    serde_json::from_slice(line).map_err(|e| bad(i + 1, e.to_string()))?;
+                let row: UrlOnly = serde_json::from_slice(line).map_err(|e| bad(i + 1, e.to_string()))?;
                 urls.insert(row.url);
             }
         }

@@ -33,9 +33,7 @@ pub struct SinkSpec {
 
 impl SinkSpec {
     fn name(&self) -> PathBuf {
-        self.path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("<stdout>"))
+        self.path.clone().unwrap_or_else(|| PathBuf::from("<stdout>"))
     }
 }
 
@@ -138,11 +136,7 @@ enum Encoder {
 impl Encoder {
     fn new(format: Format, out: Box<dyn Write + Send>) -> Self {
         match format {
-            Format::Csv => Encoder::Csv(
-                csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(out),
-            ),
+            Format::Csv => Encoder::Csv(csv::WriterBuilder::new().has_headers(false).from_writer(out)),
             Format::Jsonl => Encoder::Jsonl(BufWriter::with_capacity(64 * 1024, out)),
         }
     }
@@ -195,11 +189,7 @@ mod tests {
                 method: Some(Method::Head),
                 elapsed: Duration::from_millis(12),
             },
-            Record::unsent(
-                "ftp://x, y".into(),
-                ErrorKind::InvalidUrl,
-                "scheme `ftp`".into(),
-            ),
+            Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]
     }
 
@@ -231,23 +221,14 @@ mod tests {
             lines[0],
             "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms"
         );
-        assert_eq!(
-            lines[1],
-            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12"
-        );
-        assert_eq!(
-            lines[2],
-            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0"
-        );
+        assert_eq!(lines[1], "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12");
+        assert_eq!(lines[2], "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0");
     }
 
     #[test]
     fn json_lines_hold_one_object_per_row() {
         let text = write_to_file(Format::Jsonl);
-        let rows: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["status_code"], 200);
         assert_eq!(rows[1]["exception"], "invalid_url");

@@ -141,10 +141,7 @@ mod tests {
         ));
         assert_eq!((tally.total, tally.successful, tally.failed()), (4, 2, 2));
         assert_eq!(tally.by_status, BTreeMap::from([(200, 2), (404, 1)]));
-        assert_eq!(
-            tally.by_exception,
-            BTreeMap::from([(ErrorKind::Timeout, 1)])
-        );
+        assert_eq!(tally.by_exception, BTreeMap::from([(ErrorKind::Timeout, 1)]));
 
         let summary = Summary::new(tally, 10, 4, Duration::from_secs(2));
         assert_eq!(summary.urls_per_second, 2.0);

@@ -44,12 +44,22 @@ impl Target {
             Ok(url) if !matches!(url.scheme(), "http" | "https") => {
                 invalid(format!("scheme `{}` is not http or https", url.scheme()))
             }
-            Ok(url) if url.host_str().is_none_or(str::is_empty) => {
-                invalid("URL has no host".into())
-            }
+            Ok(url) if url.host_str().is_none_or(str::is_empty) => invalid("URL has no host".into()),
             Ok(url) => Target::Valid { display, url },
         }
     }
+}
+
+/// The scheme of a line like `mailto:x@y.z` that is no bare domain, even though it has no `//`.
+/// `host:8080` is a bare domain with a port, not a scheme.
+fn foreign_scheme(line: &str) -> Option<&str> {
+    let (scheme, rest) = line.split_once(':')?;
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    (is_scheme && !http && !rest.starts_with(|c: char| c.is_ascii_digit())).then_some(scheme)
 }
 
 /// Every label of `length` symbols over `alphabet`, in lexicographic order (by alphabet order),
@@ -68,10 +78,7 @@ impl Generated {
         let mut symbols: Vec<char> = alphabet.chars().collect();
         let count = symbols.len();
         symbols.dedup();
-        if count == 0
-            || symbols.len() != count
-            || symbols.iter().collect::<HashSet<_>>().len() != count
-        {
+        if count == 0 || symbols.len() != count || symbols.iter().collect::<HashSet<_>>().len() != count {
             return Err(format!(
                 "`{alphabet}` must be a non-empty set of distinct characters"
             ));
@@ -101,8 +108,7 @@ impl Generated {
     }
 
     fn current(&self) -> String {
-        let mut s =
-            String::with_capacity(self.prefix.len() + self.digits.len() + self.suffix.len());
+        let mut s = String::with_capacity(self.prefix.len() + self.digits.len() + self.suffix.len());
         s.push_str(&self.prefix);
         s.extend(self.digits.iter().map(|&d| self.alphabet[d]));
         s.push_str(&self.suffix);
@@ -213,9 +219,7 @@ mod tests {
 
     #[test]
     fn generated_labels_are_every_combination_in_order() {
-        let urls: Vec<String> = Generated::new("ab", 2, Scheme::Https, "com")
-            .unwrap()
-            .collect();
+        let urls: Vec<String> = Generated::new("ab", 2, Scheme::Https, "com").unwrap().collect();
         assert_eq!(
             urls,
             [
@@ -265,12 +269,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for bad in [
-            "ftp://a.com",
-            "http://",
-            "http://exa mple.com",
-            "https://[::1",
-        ] {
+        for bad in ["ftp://a.com", "http://", "http://exa mple.com", "https://[::1"] {
             assert!(
                 matches!(Target::parse(bad, Scheme::Https), Target::Invalid { .. }),
                 "{bad}"
