@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{counter::CounterArgs, demo::DemoArgs, hello::HelloArgs, serve::ServeArgs};
+use crate::commands::{
+    counter::CounterArgs, demo::DemoArgs, hello::HelloArgs, report::ReportArgs, serve::ServeArgs, sweep::SweepArgs,
+};
 use crate::record::SuccessCodes;
 use crate::resolve::ResolveRule;
 use crate::targets::Shard;
@@ -45,6 +47,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check the 17,576 three-letter .com domains against the built-in simulated internet.
     Demo(DemoArgs),
+    /// Read a CSV (or JSON lines) written by a check and chart it: status codes, exceptions, latency.
+    Report(ReportArgs),
+    /// Run the same check at several concurrency levels and compare wall time and throughput.
+    Sweep(SweepArgs),
 }
 
 /// The options of a check (the default command; `demo` reuses some of them).

@@ -35,5 +35,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Counter(args)) => commands::counter::run(args),
         Some(Command::Serve(args)) => commands::serve::run(args),
         Some(Command::Demo(args)) => commands::demo::run(args, cli.quiet),
+        Some(Command::Report(args)) => commands::report::run(args),
+        Some(Command::Sweep(args)) => commands::sweep::run(args, cli.quiet),
     }
 }

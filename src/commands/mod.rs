@@ -4,7 +4,9 @@ pub mod check;
 pub mod counter;
 pub mod demo;
 pub mod hello;
+pub mod report;
 pub mod serve;
+pub mod sweep;
 
 use crate::error::{Error, Result};
 
