@@ -28,16 +28,19 @@ impl Target {
         }
     }
 
-    /// Parse one trimmed, non-comment line; bare domains get `scheme`.
+    /// Parse one trimmed, non-comment line; bare domains (`a.com`, `a.com:8080/x`) get `scheme`.
     pub fn parse(line: &str, scheme: Scheme) -> Target {
+        let invalid = |reason: String| Target::Invalid {
+            line: line.to_string(),
+            reason,
+        };
+        if let Some(other) = foreign_scheme(line) {
+            return invalid(format!("scheme `{other}` is not http or https"));
+        }
         let display = if line.contains("://") {
             line.to_string()
         } else {
             format!("{}://{line}", scheme.as_str())
-        };
-        let invalid = |reason: String| Target::Invalid {
-            line: line.to_string(),
-            reason,
         };
         match Url::parse(&display) {
             Err(e) => invalid(format!("cannot parse URL: {e}")),
