@@ -272,7 +272,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for bad in ["ftp://a.com", "http://", "http://exa mple.com", "https://[::1"] {
+        let port = Target::parse("localhost:8080/x", Scheme::Http);
+        assert!(matches!(port, Target::Valid { display, .. } if display == "http://localhost:8080/x"));
+        for bad in [
+            "ftp://a.com",
+            "http://",
+            "http://exa mple.com",
+            "https://[::1",
+            "mailto:x@y.z",
+            "HTTPS:a",
+        ] {
             assert!(
                 matches!(Target::parse(bad, Scheme::Https), Target::Invalid { .. }),
                 "{bad}"
