@@ -1,0 +1,88 @@
+//! Micro-benchmarks of the per-URL hot path: making a target, serialising its row, classifying
+//! its error. The end-to-end benchmark is `scripts/bench.sh`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use healthcheck::classify::classify;
+use healthcheck::cli::Scheme;
+use healthcheck::record::{ErrorKind, Method, Outcome, Record};
+use healthcheck::targets::{Generated, Target};
+
+fn targets(c: &mut Criterion) {
+    let mut group = c.benchmark_group("targets");
+    group.throughput(Throughput::Elements(17_576));
+    group.bench_function("generate 17,576 three-letter URLs", |b| {
+        b.iter(|| Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com").unwrap().count())
+    });
+    group.bench_function("generate and parse 17,576 targets", |b| {
+        b.iter(|| {
+            Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com")
+                .unwrap()
+                .map(|u| Target::parse(&u, Scheme::Https))
+                .filter(|t| matches!(t, Target::Valid { .. }))
+                .count()
+        })
+    });
+    group.finish();
+}
+
+fn rows(c: &mut Criterion) {
+    let answered = Record {
+        url: "https://abc.com".into(),
+        outcome: Outcome::Response { status: 200 },
+        success: true,
+        final_url: Some("https://www.abc.com/".into()),
+        redirects: 1,
+        method: Some(Method::Head),
+        elapsed: Duration::from_millis(153),
+    };
+    let failed = Record {
+        url: "https://abd.com".into(),
+        outcome: Outcome::Failed { kind: ErrorKind::Tls, detail: "invalid peer certificate: UnknownIssuer".into() },
+        success: false,
+        final_url: Some("https://abd.com/".into()),
+        redirects: 0,
+        method: Some(Method::Head),
+        elapsed: Duration::from_millis(88),
+    };
+    let mut group = c.benchmark_group("rows");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("serialise 1,000 CSV rows", |b| {
+        let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(std::io::sink());
+        b.iter(|| {
+            for i in 0..1000 {
+                let record = if i % 3 == 0 { &failed } else { &answered };
+                out.serialize(black_box(record.row())).unwrap();
+            }
+            out.flush().unwrap();
+        })
+    });
+    group.bench_function("serialise 1,000 JSON lines", |b| {
+        let mut out = Vec::with_capacity(1 << 20);
+        b.iter(|| {
+            for i in 0..1000 {
+                let record = if i % 3 == 0 { &failed } else { &answered };
+                serde_json::to_writer(&mut out, &black_box(record.row())).unwrap();
+                out.push(b'\n');
+            }
+            out.clear();
+        })
+    });
+    group.finish();
+}
+
+fn classification(c: &mut Criterion) {
+    // A real error from a real refused connection on loopback.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = runtime
+        .block_on(reqwest::Client::new().head(format!("http://127.0.0.1:{port}/")).send())
+        .expect_err("nothing listens on a released port");
+    assert_eq!(classify(&err).0, ErrorKind::Connect);
+    c.bench_function("classify a refused connection", |b| b.iter(|| classify(black_box(&err))));
+}
+
+criterion_group!(benches, targets, rows, classification);
+criterion_main!(benches);
