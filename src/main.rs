@@ -7,7 +7,17 @@ use healthcheck::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print and exit 0; a usage error is one line and exit 2.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            eprintln!("healthcheck: {}", line.trim_start_matches("error: "));
+            return healthcheck::exit_code::Exit::Usage.into();
+        }
+    };
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "info",

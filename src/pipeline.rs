@@ -114,7 +114,7 @@ pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: Cancellatio
 
     // The reader has finished only when the targets ran out; otherwise it may be blocked on stdin.
     if targets_ended {
-        if let Some(Err(source)) = reader.join().ok() {
+        if let Ok(Err(source)) = reader.join() {
             let path = match &cfg.source {
                 Source::File(path) => path.clone(),
                 _ => "<stdin>".into(),

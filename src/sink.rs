@@ -128,6 +128,7 @@ fn write_all(
 }
 
 /// CSV or JSON lines over one buffered output.
+#[allow(clippy::large_enum_variant, reason = "one encoder per run")]
 enum Encoder {
     Csv(csv::Writer<Box<dyn Write + Send>>),
     Jsonl(BufWriter<Box<dyn Write + Send>>),
