@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod resolve;
 pub mod resume;
 pub mod sim;

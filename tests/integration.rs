@@ -1,4 +1,14 @@
 //! The one integration test binary: each module tests one feature over the real binary.
 
+// Shared helpers: the simulated internet in-process, a loopback DNS server, row parsing.
+mod support;
+
+// The check itself (issue 2): faults, limits, input, output, signals, resume.
+mod check;
+
 // `hello` and `counter`: the concurrency lessons of issue 3.
 mod counter;
+// `serve` and the simulated internet (issue 4), in-process and through the binary.
+mod sim;
+// `report` and `sweep`: looking at the data (issue 5).
+mod report;

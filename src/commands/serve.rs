@@ -1,13 +1,323 @@
-//! `healthcheck serve`: the simulated internet as a standalone server.
+//! `healthcheck serve`: the simulated internet as a standalone server, for checking by hand, for
+//! the benchmark script and for `oha`; or, with `--truth`, the expected result of every target as
+//! CSV, to score a check against.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 
-use crate::error::Result;
+use crate::cli::Scheme;
+use crate::error::{Error, Result};
 use crate::exit_code::Exit;
+use crate::sim::{truth, Profile, SimOptions, SimServer};
+use crate::targets::{entries, Generated, Target};
+
+/// The columns of `--truth`, in the order of `sim::Truth`'s fields.
+const TRUTH_COLUMNS: [&str; 8] = [
+    "url",
+    "status_code",
+    "success",
+    "exception",
+    "method",
+    "redirects",
+    "latency_ms",
+    "category",
+];
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// The address to listen on; HTTP and HTTPS share the port.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
 
-pub fn run(_args: ServeArgs) -> Result<Exit> {
+    /// Accept connections to every 127.x.y.z on the port of --listen.
+    ///
+    /// Binds 0.0.0.0 and drops any connection that did not arrive on a loopback address, so
+    /// each target can have its own address (`http://127.A.B.C:PORT/label`).
+    #[arg(long)]
+    pub bind_all_loopback: bool,
+
+    /// Shuffles which name gets which category and latency.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// The mix of answers: `seed` looks like the real three-letter .com run.
+    #[arg(long, value_enum, default_value_t = Profile::Seed)]
+    pub profile: Profile,
+
+    /// Multiplies every latency (median 150 ms, at most 4 s); 0 answers at once.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
+    pub latency_scale: f64,
+
+    /// Write the CA certificate (PEM) to FILE, for `healthcheck --ca-cert FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub ca_out: Option<PathBuf>,
+
+    /// Print the expected result of each target as CSV on stdout, instead of serving.
+    ///
+    /// The targets are given as to the checker (--input, or --length/--alphabet/--tld/--scheme);
+    /// the columns are url,status_code,success,exception,method,redirects,latency_ms,category.
+    #[arg(long)]
+    pub truth: bool,
+
+    #[command(flatten)]
+    pub targets: TruthTargets,
+}
+
+/// The target flags of `--truth`: the checker's, with the same defaults.
+#[derive(Debug, Args)]
+pub struct TruthTargets {
+    /// With --truth: read targets from FILE (`-` for stdin), one URL or bare domain per line.
+    #[arg(short, long, value_name = "FILE", requires = "truth")]
+    pub input: Option<PathBuf>,
+
+    /// With --truth, without --input: length of the generated labels.
+    #[arg(long, default_value_t = 3, requires = "truth",
+          value_parser = clap::value_parser!(u32).range(1..=12))]
+    pub length: u32,
+
+    /// With --truth, without --input: the letters the labels are made of.
+    #[arg(long, default_value = "abcdefghijklmnopqrstuvwxyz", requires = "truth")]
+    pub alphabet: String,
+
+    /// With --truth: scheme of generated targets and of bare domains.
+    #[arg(long, value_enum, default_value_t = Scheme::Https, requires = "truth")]
+    pub scheme: Scheme,
+
+    /// With --truth, without --input: the top-level domain of generated targets.
+    #[arg(long, default_value = "com", requires = "truth")]
+    pub tld: String,
+
+    /// With --truth: the checker's --timeout, in seconds, per request.
+    #[arg(long, value_name = "SECS", default_value = "5", requires = "truth",
+          value_parser = parse_timeout)]
+    pub timeout: Duration,
+}
+
+pub fn run(args: ServeArgs) -> Result<Exit> {
+    let opts = SimOptions {
+        seed: args.seed,
+        profile: args.profile,
+        latency_scale: args.latency_scale,
+    };
+    if args.truth {
+        return print_truth(&args.targets, &opts);
+    }
+    let rt = super::runtime()?;
+    rt.block_on(serve(
+        args.listen,
+        args.bind_all_loopback,
+        opts,
+        args.ca_out.as_deref(),
+    ))
+}
+
+async fn serve(
+    listen: SocketAddr,
+    all_loopback: bool,
+    opts: SimOptions,
+    ca_out: Option<&Path>,
+) -> Result<Exit> {
+    let summary = format!(
+        "profile {:?}, seed {}, latency scale {}",
+        opts.profile, opts.seed, opts.latency_scale
+    );
+    let server = SimServer::start(listen, all_loopback, opts)
+        .await
+        .map_err(|e| Error::io(format!("cannot serve on {listen}"), e))?;
+    let addr = server.addr();
+    let hosts = if all_loopback {
+        format!("every 127.x.y.z:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    eprintln!("healthcheck serve: HTTP and HTTPS on {hosts} ({summary})");
+    match ca_out {
+        Some(path) => {
+            std::fs::write(path, server.ca_pem()).map_err(|source| Error::Output {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            eprintln!(
+                "healthcheck serve: CA certificate in {}; check with \
+                 --ca-cert {0} --resolve '*:443:{addr}'",
+                path.display()
+            );
+        }
+        None => eprintln!(
+            "healthcheck serve: no --ca-out: HTTPS clients will not trust it \
+             (plain HTTP: --scheme http --resolve '*:80:{addr}')"
+        ),
+    }
+    until_signal().await?;
+    let stats = server.stats();
+    server.shutdown().await;
+    eprintln!(
+        "healthcheck serve: stopped after {} connections ({} at most at once), {} requests",
+        stats.connections_total, stats.connections_max, stats.requests_total
+    );
     Ok(Exit::Ok)
+}
+
+/// Wait for SIGINT or SIGTERM: `serve` runs until it is told to stop, and stopping is success.
+async fn until_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch SIGTERM", e))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| Error::io("cannot watch SIGINT", e)),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Error::io("cannot watch Ctrl-C", e))
+}
+
+/// Write one truth row per target; invalid lines are skipped with a warning (they never reach a
+/// server). A closed stdout (`| head`) ends quietly.
+fn print_truth(targets: &TruthTargets, opts: &SimOptions) -> Result<Exit> {
+    let lines: Box<dyn Iterator<Item = io::Result<String>>> = match &targets.input {
+        Some(path) if path.as_os_str() == "-" => Box::new(entries(io::stdin().lock())),
+        Some(path) => {
+            let file = File::open(path).map_err(|source| Error::Input {
+                path: path.clone(),
+                source,
+            })?;
+            Box::new(entries(BufReader::new(file)))
+        }
+        None => {
+            let generated = Generated::new(&targets.alphabet, targets.length, targets.scheme, &targets.tld)
+                .map_err(|m| {
+                let flag = if m.contains("top-level") {
+                    "--tld"
+                } else {
+                    "--alphabet"
+                };
+                Error::usage(flag, m)
+            })?;
+            Box::new(generated.map(Ok))
+        }
+    };
+    let input_name = || targets.input.clone().unwrap_or_else(|| PathBuf::from("<stdin>"));
+    let stdout = io::stdout().lock();
+    match write_truth(lines, targets, opts, BufWriter::new(stdout)) {
+        Ok(()) => Ok(Exit::Ok),
+        Err(TruthError::Input(source)) => Err(Error::Input {
+            path: input_name(),
+            source,
+        }),
+        Err(TruthError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
+        Err(TruthError::Output(source)) => Err(Error::Output {
+            path: PathBuf::from("<stdout>"),
+            source,
+        }),
+    }
+}
+
+enum TruthError {
+    Input(io::Error),
+    Output(io::Error),
+}
+
+fn write_truth(
+    lines: impl Iterator<Item = io::Result<String>>,
+    targets: &TruthTargets,
+    opts: &SimOptions,
+    out: impl Write,
+) -> Result<(), TruthError> {
+    let output = |e: csv::Error| {
+        TruthError::Output(match e.into_kind() {
+            csv::ErrorKind::Io(e) => e,
+            other => io::Error::other(format!("{other:?}")),
+        })
+    };
+    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+    csv.write_record(TRUTH_COLUMNS).map_err(output)?;
+    for line in lines {
+        let line = line.map_err(TruthError::Input)?;
+        match Target::parse(&line, targets.scheme) {
+            Target::Valid { display, url } => {
+                let mut row = truth(&url, opts, targets.timeout);
+                row.url = display;
+                csv.serialize(&row).map_err(output)?;
+            }
+            Target::Invalid { line, reason } => {
+                tracing::warn!("--truth skips `{line}`: {reason}");
+            }
+        }
+    }
+    csv.flush().map_err(TruthError::Output)
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1000.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a factor from 0 to 1000")),
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("`{s}` is not a number of seconds (0 to 86400)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn serve_args(args: &[&str]) -> std::result::Result<ServeArgs, clap::Error> {
+        let argv = ["healthcheck", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(args)) => Ok(args),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_defaults_to_the_seed_profile_on_port_8080() {
+        let args = serve_args(&[]).expect("no flags are needed");
+        assert_eq!(args.listen, "127.0.0.1:8080".parse().expect("an address"));
+        assert_eq!(args.profile, Profile::Seed);
+        assert_eq!(args.latency_scale, 1.0);
+        assert!(!args.truth);
+    }
+
+    #[test]
+    fn target_flags_need_truth_and_scales_must_be_sane() {
+        assert!(serve_args(&["--length", "2"]).is_err());
+        assert!(serve_args(&["--truth", "--length", "2", "--profile", "all-ok"]).is_ok());
+        assert!(serve_args(&["--latency-scale", "-1"]).is_err());
+        assert!(serve_args(&["--latency-scale", "0"]).is_ok());
+        assert!(serve_args(&["--truth", "--timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn truth_rows_follow_the_header_and_skip_invalid_lines() {
+        let args = serve_args(&["--truth", "--scheme", "http"]).expect("valid flags");
+        let lines = ["abc.com", "ftp://nope", "https://localhost/_/status/404"]
+            .into_iter()
+            .map(|l| Ok(l.to_string()));
+        let mut out = Vec::new();
+        assert!(write_truth(lines, &args.targets, &SimOptions::default(), &mut out).is_ok());
+        let text = String::from_utf8(out).expect("CSV is UTF-8");
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows[0], TRUTH_COLUMNS.join(","));
+        assert_eq!(rows.len(), 3);
+        assert!(rows[1].starts_with("http://abc.com,"));
+        assert_eq!(
+            rows[2],
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route"
+        );
+    }
 }

@@ -1,1 +1,51 @@
-//! The simulated internet behind `serve` and `demo` (and the tests and benchmarks).
+//! The simulated internet behind `serve` and `demo`, the tests and the benchmarks: a local
+//! HTTP/1.1 and HTTPS server whose answer depends on the name asked for, so that the article's
+//! run over 17,576 real domains can be repeated anywhere, offline, with a known right answer.
+//!
+//! # Names
+//! A request is judged by the host of its `Host` header, or, when that host is an IP literal,
+//! by the first path segment (the benchmark gives every URL its own loopback address:
+//! `http://127.A.B.C:PORT/label`). The name and the seed are hashed (FNV-1a, splitmix64: fixed,
+//! unlike `std`'s hasher) into a category and a latency.
+//!
+//! # Categories of the `seed` profile (permille)
+//! `ok` 380 (200), `redirect` 120 (1-3 relative 301/302 then 200), `forbidden` 90 (403),
+//! `not_found` 80 (404), `head_not_allowed` 50 (405 to HEAD, 200 to GET), `gone` 30 (410),
+//! `server_error` 40 (500/502/503), `odd_status` 20 (418/999), `hang` 80 (never answers; resets
+//! after 120 s), `reset` 30 (reset after reading the request), `slow` 30 (200 after 30 s),
+//! `redirect_loop` 20 (endless relative redirects), `tls_mismatch` 30 (a certificate for
+//! `mismatch.invalid` over TLS; 200 over plain HTTP). `all-ok` answers 200 for every name;
+//! `faults` is mostly hangs, resets, garbage and loops. `localhost` is always `ok`.
+//!
+//! # Latency
+//! Log-normal per name, median 150 ms, capped at 4 s (below the checker's 5 s timeout), times
+//! `latency_scale`. A redirect chain spreads it over its hops, a loop pays it (at most 1 s) on
+//! its first request only, a GET after a 405 pays it again.
+//!
+//! # Explicit routes for tests
+//! Whatever the name, a path under `/_/` answers at once, as it says:
+//! - `/_/status/CODE`: CODE (200-999; anything else gives 400)
+//! - `/_/hang`: reads the request, never answers
+//! - `/_/reset`: reads the request, resets the connection
+//! - `/_/garbage`: reads the request, writes bytes that are not HTTP, closes
+//! - `/_/slow/MS`: 200 after MS milliseconds
+//! - `/_/redirect/N`: N relative 302 redirects, then 200
+//! - `/_/loop`: relative 302 redirects forever
+//! - `/_/head405`, `/_/head501`: 405 (501) to HEAD, 200 to GET
+//!
+//! Over HTTPS the certificate is chosen from the SNI name before the path is read, so a name of
+//! category `tls_mismatch` fails the handshake whatever its path: tests use `localhost`.
+//!
+//! # Truth
+//! [`truth`] replays the server's own plan the way the checker works with its defaults, so it
+//! says exactly what a check of a URL yields ([`Truth`]).
+
+mod plan;
+mod profile;
+mod server;
+mod tls;
+mod truth;
+
+pub use profile::{name_hash, Category, Profile, SimOptions, Site};
+pub use server::{SimServer, SimStats};
+pub use truth::{truth, Truth};

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of healthcheck against the simulated internet, on loopback only.
+#
+#   scripts/bench.sh [workload ...]     workloads: seed (1), throughput (2), scale (3), fds; default: all
+#
+# Every target has its own loopback address (http://127.A.B.C:PORT/label), so, as on the real
+# internet, no connection can be reused across targets. For each run it records wall time,
+# user+sys CPU and peak RSS (/usr/bin/time), URLs/s, rows written against targets, and for the
+# seed-like workload the efficiency: the makespan of an ideal FIFO scheduler with C slots fed the
+# true per-target times (`healthcheck serve --truth`), divided by the measured wall time.
+# Results: benches/results/e2e-<date>.csv, plus a line per run on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+workloads=("$@")
+[ ${#workloads[@]} -gt 0 ] || workloads=(seed throughput scale fds)
+cargo build --release --locked -q
+bin=target/release/healthcheck
+work=$(mktemp -d)
+results=benches/results/e2e-$(date +%Y-%m-%d).csv
+mkdir -p benches/results
+[ -f "$results" ] || echo "workload,targets,concurrency,wall_s,cpu_s,peak_rss_mib,urls_per_s,rows,ideal_s,efficiency" > "$results"
+ulimit -n "$(ulimit -Hn)"
+server_pid=
+cleanup() { [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# serve PROFILE SCALE: (re)start the simulated internet on every 127.x.y.z.
+serve() {
+    [ -z "$server_pid" ] || { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+    port=$(free_port)
+    "$bin" serve -q --bind-all-loopback --listen "127.0.0.1:$port" --profile "$1" --latency-scale "$2" &
+    server_pid=$!
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
+    echo "serve did not start" >&2; exit 1
+}
+
+# targets N LENGTH: N URLs (labels of LENGTH letters, or tN when LENGTH is 0), one address each.
+targets() {
+    python3 - "$1" "$2" "$port" <<'PY'
+import itertools, string, sys
+n, length, port = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+labels = ("".join(p) for p in itertools.product(string.ascii_lowercase, repeat=length)) if length else (f"t{i}" for i in itertools.count())
+out = sys.stdout
+for i, label in zip(range(n), labels):
+    a = i + 1
+    out.write(f"http://127.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}:{port}/{label}\n")
+PY
+}
+
+# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]: one measured check.
+run() {
+    local name=$1 file=$2 c=$3 truth=${4:-} n
+    n=$(wc -l < "$file")
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
+        "$bin" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json"
+    read -r wall user sys rss_kb < "$work/time"
+    local rows cpu rss rate ideal=- eff=-
+    rows=$(($(wc -l < "$work/out.csv") - 1))
+    cpu=$(echo "$user + $sys" | bc)
+    rss=$(echo "scale=1; $rss_kb / 1024" | bc)
+    rate=$(echo "scale=0; $rows / $wall" | bc)
+    if [ -n "$truth" ]; then read -r ideal eff < <(python3 scripts/efficiency.py "$truth" "$c" "$wall"); fi
+    echo "$name,$n,$c,$wall,$cpu,$rss,$rate,$rows,$ideal,$eff" | tee -a "$results"
+}
+
+for w in "${workloads[@]}"; do
+    case $w in
+    seed) # (1) the 17,576 three-letter labels, seed-like answers and latencies
+        serve seed 1
+        targets 17576 3 > "$work/seed.txt"
+        "$bin" serve --truth -i "$work/seed.txt" --timeout 5 > "$work/truth.csv"
+        for c in 100 1000 5000; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
+    throughput) # (2) 50,000 instant 200s at concurrency 1,000, and oha's limit on the same server
+        serve all-ok 0
+        targets 50000 0 > "$work/t50k.txt"
+        run throughput "$work/t50k.txt" 1000
+        if command -v oha >/dev/null; then
+            oha -n 50000 -c 1000 --disable-keepalive --no-tui --output-format json "http://127.0.0.1:$port/t0" > "$work/oha.json"
+            python3 -c 'import json,sys; print("oha,50000,1000,-,-,-,%d,-,-,-" % json.load(open(sys.argv[1]))["summary"]["requestsPerSec"])' "$work/oha.json" | tee -a "$results"
+        else
+            echo "oha not installed (cargo install oha): no reference run" >&2
+        fi ;;
+    fds) # (2b) the same 50,000 at concurrency 10,000: no EMFILE, nothing lost
+        serve all-ok 0
+        targets 50000 0 > "$work/t50k.txt"
+        run fds "$work/t50k.txt" 10000 ;;
+    scale) # (3) the 456,976 four-letter labels: memory stays flat
+        serve seed 1
+        targets 456976 4 > "$work/scale.txt"
+        run scale "$work/scale.txt" 1000 ;;
+    *) echo "unknown workload $w" >&2; exit 2 ;;
+    esac
+done

@@ -1,0 +1,417 @@
+//! The numbers of a report, counted row by row as the file is read, so a run of millions of URLs
+//! is summarised in memory that does not grow with the number of rows: counts per status code and
+//! per exception kind, and latencies kept as a count per millisecond value (a run's latencies take
+//! a few thousand distinct values at most), from which percentiles are exact.
+//!
+//! Everything here is pure and unit-tested with exact numbers; reading and drawing live elsewhere.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::record::{ErrorKind, OwnedRow};
+
+/// How many URLs took each whole number of milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Distribution {
+    counts: BTreeMap<u64, u64>,
+    total: u64,
+}
+
+impl Distribution {
+    pub fn add(&mut self, ms: u64) {
+        *self.counts.entry(ms).or_default() += 1;
+        self.total += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The nearest-rank quantile `num/den`: the smallest value that at least that share of the
+    /// values does not exceed. Integer arithmetic, so p99 of 100 values is exactly the 99th.
+    pub fn quantile(&self, num: u64, den: u64) -> Option<u64> {
+        let rank = (self.total * num).div_ceil(den).max(1);
+        let mut seen = 0;
+        self.counts.iter().find_map(|(&ms, &n)| {
+            seen += n;
+            (seen >= rank).then_some(ms)
+        })
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        self.counts.keys().next_back().copied()
+    }
+
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        Some(Percentiles {
+            count: self.total,
+            p50: self.quantile(50, 100)?,
+            p90: self.quantile(90, 100)?,
+            p99: self.quantile(99, 100)?,
+            max: self.max()?,
+        })
+    }
+
+    /// Equal-width bins from 0 to past the maximum, at most `max_bins` of them, whose width is
+    /// 1, 2 or 5 times a power of ten so that the axis reads in round numbers.
+    pub fn histogram(&self, max_bins: u64) -> Vec<Bin> {
+        let Some(max) = self.max() else {
+            return Vec::new();
+        };
+        let width = nice_width(max + 1, max_bins.max(1));
+        let bins = max / width + 1;
+        let mut out: Vec<Bin> = (0..bins)
+            .map(|i| Bin {
+                from_ms: i * width,
+                to_ms: (i + 1) * width,
+                count: 0,
+            })
+            .collect();
+        for (&ms, &n) in &self.counts {
+            // `ms / width < bins` because `ms <= max`.
+            out[(ms / width) as usize].count += n;
+        }
+        out
+    }
+}
+
+/// The smallest width of 1, 2 or 5 times a power of ten that covers `span` in `max_bins` bins.
+fn nice_width(span: u64, max_bins: u64) -> u64 {
+    let mut scale = 1u64;
+    loop {
+        for step in [1, 2, 5] {
+            let width = step * scale;
+            if span.div_ceil(width) <= max_bins {
+                return width;
+            }
+        }
+        scale = scale.saturating_mul(10);
+    }
+}
+
+/// One bar of a latency histogram: URLs that took `from_ms <= elapsed < to_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Bin {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub count: u64,
+}
+
+/// Latency percentiles of one group of rows, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// What a row ended with, for latency by outcome. The order is the order of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeGroup {
+    /// A status that counts as success.
+    Successful,
+    /// An answer, but not a successful status.
+    UnsuccessfulStatus,
+    /// No answer: an exception of this kind.
+    #[serde(untagged)]
+    Exception(ErrorKind),
+}
+
+impl OutcomeGroup {
+    pub fn label(self) -> &'static str {
+        match self {
+            OutcomeGroup::Successful => "successful",
+            OutcomeGroup::UnsuccessfulStatus => "unsuccessful status",
+            OutcomeGroup::Exception(kind) => kind.as_str(),
+        }
+    }
+}
+
+/// Status codes from here on are the error statuses of the 4xx/5xx chart (and the nonstandard
+/// ones above 599, such as 999, which the article's chart showed among them).
+pub const FIRST_ERROR_STATUS: u16 = 400;
+
+/// Everything a report shows, accumulated one row at a time with [`Aggregate::add`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Aggregate {
+    pub total: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub by_status: BTreeMap<u16, u64>,
+    pub by_exception: BTreeMap<ErrorKind, u64>,
+    /// Latency of the URLs that got an answer; rows without `elapsed_ms` are not counted.
+    #[serde(skip)]
+    pub answered_ms: Distribution,
+    #[serde(skip)]
+    pub outcome_ms: BTreeMap<OutcomeGroup, Distribution>,
+}
+
+impl Aggregate {
+    pub fn add(&mut self, row: &OwnedRow) {
+        self.total += 1;
+        if row.success {
+            self.successful += 1;
+        } else {
+            self.failed += 1;
+        }
+        if let Some(status) = row.status_code {
+            *self.by_status.entry(status).or_default() += 1;
+        } else if let Some(kind) = row.exception {
+            *self.by_exception.entry(kind).or_default() += 1;
+        }
+        let Some(ms) = row.elapsed_ms else {
+            return;
+        };
+        let group = match (row.status_code, row.exception) {
+            (Some(_), _) if row.success => OutcomeGroup::Successful,
+            (Some(_), _) => OutcomeGroup::UnsuccessfulStatus,
+            (None, Some(kind)) => OutcomeGroup::Exception(kind),
+            (None, None) => return, // neither an answer nor an exception: nothing to file it under
+        };
+        if row.status_code.is_some() {
+            self.answered_ms.add(ms);
+        }
+        self.outcome_ms.entry(group).or_default().add(ms);
+    }
+
+    /// Successful URLs as a share of all, from 0 to 1 (0 for an empty file).
+    pub fn share_successful(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.successful as f64 / self.total as f64
+        }
+    }
+
+    /// Status codes by count, most frequent first (ties: lower code first).
+    pub fn statuses_by_count(&self) -> Vec<(u16, u64)> {
+        by_count(self.by_status.iter().map(|(&code, &n)| (code, n)))
+    }
+
+    /// The 4xx/5xx (and higher) status codes alone, by count.
+    pub fn error_statuses_by_count(&self) -> Vec<(u16, u64)> {
+        by_count(
+            self.by_status
+                .range(FIRST_ERROR_STATUS..)
+                .map(|(&code, &n)| (code, n)),
+        )
+    }
+
+    /// Exception kinds by count, most frequent first.
+    pub fn exceptions_by_count(&self) -> Vec<(ErrorKind, u64)> {
+        by_count(self.by_exception.iter().map(|(&kind, &n)| (kind, n)))
+    }
+
+    /// The figures `--format json` prints: counts, shares and latency percentiles.
+    pub fn figures(&self) -> Figures<'_> {
+        Figures {
+            total: self.total,
+            successful: self.successful,
+            failed: self.failed,
+            share_successful: self.share_successful(),
+            by_status: &self.by_status,
+            error_statuses: self
+                .by_status
+                .range(FIRST_ERROR_STATUS..)
+                .map(|(&code, &n)| (code, n))
+                .collect(),
+            by_exception: &self.by_exception,
+            latency_ms: LatencyFigures {
+                answered: self.answered_ms.percentiles(),
+                by_outcome: self
+                    .outcome_ms
+                    .iter()
+                    .filter_map(|(&group, dist)| Some((group, dist.percentiles()?)))
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// The aggregates as `--format json` prints them, in this order.
+#[derive(Debug, Serialize)]
+pub struct Figures<'a> {
+    pub total: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub share_successful: f64,
+    pub by_status: &'a BTreeMap<u16, u64>,
+    pub error_statuses: BTreeMap<u16, u64>,
+    pub by_exception: &'a BTreeMap<ErrorKind, u64>,
+    pub latency_ms: LatencyFigures,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LatencyFigures {
+    /// `None` (JSON null) when no answered row has `elapsed_ms`.
+    pub answered: Option<Percentiles>,
+    pub by_outcome: BTreeMap<OutcomeGroup, Percentiles>,
+}
+
+/// Sort by count, descending; equal counts keep the key order of the map they came from.
+fn by_count<K>(items: impl Iterator<Item = (K, u64)>) -> Vec<(K, u64)> {
+    let mut items: Vec<(K, u64)> = items.collect();
+    items.sort_by_key(|&(_, n)| std::cmp::Reverse(n)); // stable
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: Option<u16>, success: bool, exception: Option<ErrorKind>, ms: Option<u64>) -> OwnedRow {
+        OwnedRow {
+            url: "https://a.com".into(),
+            status_code: status,
+            success,
+            exception,
+            error_detail: None,
+            final_url: None,
+            redirects: None,
+            method: None,
+            elapsed_ms: ms,
+        }
+    }
+
+    fn distribution(values: impl IntoIterator<Item = u64>) -> Distribution {
+        let mut d = Distribution::default();
+        values.into_iter().for_each(|v| d.add(v));
+        d
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let d = distribution(1..=100);
+        assert_eq!(
+            d.percentiles(),
+            Some(Percentiles {
+                count: 100,
+                p50: 50,
+                p90: 90,
+                p99: 99,
+                max: 100
+            })
+        );
+        let d = distribution([10, 20, 30]);
+        assert_eq!(d.quantile(50, 100), Some(20));
+        assert_eq!(d.quantile(90, 100), Some(30));
+        assert_eq!(d.quantile(0, 100), Some(10));
+        let one = distribution([7]);
+        assert_eq!(one.percentiles().map(|p| (p.p50, p.p99, p.max)), Some((7, 7, 7)));
+        assert_eq!(Distribution::default().percentiles(), None);
+    }
+
+    #[test]
+    fn repeated_values_count_once_each() {
+        let d = distribution([5, 5, 5, 5, 5, 5, 5, 5, 5, 900]);
+        let p = d.percentiles().unwrap();
+        assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (10, 5, 5, 900, 900));
+    }
+
+    #[test]
+    fn histogram_bins_have_round_widths_and_hold_every_value() {
+        let d = distribution([0, 3, 9, 10, 19, 57]);
+        let bins = d.histogram(10);
+        assert_eq!(bins.len(), 6);
+        assert_eq!(
+            bins[0],
+            Bin {
+                from_ms: 0,
+                to_ms: 10,
+                count: 3
+            }
+        );
+        assert_eq!(
+            bins[1],
+            Bin {
+                from_ms: 10,
+                to_ms: 20,
+                count: 2
+            }
+        );
+        assert_eq!(
+            bins[5],
+            Bin {
+                from_ms: 50,
+                to_ms: 60,
+                count: 1
+            }
+        );
+        assert_eq!(bins.iter().map(|b| b.count).sum::<u64>(), 6);
+        assert_eq!(nice_width(5000, 40), 200);
+        assert_eq!(nice_width(1, 40), 1);
+        assert_eq!(nice_width(81, 40), 5);
+        assert!(Distribution::default().histogram(10).is_empty());
+    }
+
+    #[test]
+    fn rows_are_counted_by_status_exception_and_outcome() {
+        let mut agg = Aggregate::default();
+        agg.add(&row(Some(200), true, None, Some(100)));
+        agg.add(&row(Some(200), true, None, Some(300)));
+        agg.add(&row(Some(404), false, None, Some(50)));
+        agg.add(&row(Some(503), false, None, Some(70)));
+        agg.add(&row(Some(301), false, None, None));
+        agg.add(&row(None, false, Some(ErrorKind::Timeout), Some(5000)));
+        agg.add(&row(None, false, Some(ErrorKind::Tls), Some(20)));
+        agg.add(&row(None, false, Some(ErrorKind::Timeout), Some(5001)));
+
+        assert_eq!((agg.total, agg.successful, agg.failed), (8, 2, 6));
+        assert_eq!(agg.share_successful(), 0.25);
+        assert_eq!(agg.statuses_by_count(), [(200, 2), (301, 1), (404, 1), (503, 1)]);
+        assert_eq!(agg.error_statuses_by_count(), [(404, 1), (503, 1)]);
+        assert_eq!(
+            agg.exceptions_by_count(),
+            [(ErrorKind::Timeout, 2), (ErrorKind::Tls, 1)]
+        );
+        // The 301 has no elapsed_ms: counted, but not in the latencies.
+        assert_eq!(agg.answered_ms.count(), 4);
+        let answered = agg.answered_ms.percentiles().unwrap();
+        assert_eq!((answered.p50, answered.p90, answered.max), (70, 300, 300));
+        let timeouts = &agg.outcome_ms[&OutcomeGroup::Exception(ErrorKind::Timeout)];
+        assert_eq!(
+            (timeouts.quantile(50, 100), timeouts.max()),
+            (Some(5000), Some(5001))
+        );
+    }
+
+    #[test]
+    fn the_json_holds_the_counts_and_percentiles() {
+        let mut agg = Aggregate::default();
+        agg.add(&row(Some(200), true, None, Some(100)));
+        agg.add(&row(Some(404), false, None, Some(40)));
+        agg.add(&row(None, false, Some(ErrorKind::Dns), Some(3)));
+        let json = serde_json::to_value(agg.figures()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "total": 3, "successful": 1, "failed": 2, "share_successful": 1.0 / 3.0,
+                "by_status": {"200": 1, "404": 1},
+                "error_statuses": {"404": 1},
+                "by_exception": {"dns": 1},
+                "latency_ms": {
+                    "answered": {"count": 2, "p50": 40, "p90": 100, "p99": 100, "max": 100},
+                    "by_outcome": {
+                        "successful": {"count": 1, "p50": 100, "p90": 100, "p99": 100, "max": 100},
+                        "unsuccessful_status": {"count": 1, "p50": 40, "p90": 40, "p99": 40, "max": 40},
+                        "dns": {"count": 1, "p50": 3, "p90": 3, "p99": 3, "max": 3},
+                    },
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_input_aggregates_to_zeros() {
+        let agg = Aggregate::default();
+        assert_eq!(agg.share_successful(), 0.0);
+        assert_eq!(
+            serde_json::to_value(agg.figures()).unwrap()["latency_ms"]["answered"],
+            serde_json::Value::Null
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! Looking at the data after a run: `report` reads the rows back and `sweep` compares runs.
+//! Counting is pure (`aggregate`, `sweep`), reading is streamed (`read`), and the two renderings,
+//! text for the terminal and charts for files, are separate so each can be tested on its own.
+
+pub mod aggregate;
+pub mod charts;
+pub mod read;
+pub mod sweep;
+pub mod terminal;
+
+use std::io::{self, Write};
+
+use crate::error::{Error, Result};
+
+/// Print to stdout; a reader that went away (`| head`) is a quiet success, not an error.
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Output {
+            path: "<stdout>".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,261 @@
+//! Reading rows back: the CSV (with its header) or JSON lines that a check wrote, from a file or
+//! stdin, one row at a time, so a report on millions of rows holds none of them. The format is
+//! told by the first byte (`{` starts JSON lines). A file that is not ours fails on its first bad
+//! line with an error naming that line and the column at fault; columns we do not know are
+//! ignored, so files with extra columns (or columns in another order) still read.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::record::OwnedRow;
+
+/// The columns a row cannot do without; the others have defaults.
+pub const REQUIRED: [&str; 4] = ["url", "status_code", "success", "exception"];
+
+/// What a file holds, told by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+/// A line of the input that is not a row; the caller names the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadInput(pub String);
+
+/// Open `path` (`-` for stdin) and feed every row to `each`. The only function here doing I/O.
+pub fn for_each_row_in(path: &Path, each: impl FnMut(OwnedRow)) -> Result<()> {
+    let (name, input): (PathBuf, Box<dyn BufRead>) = if path.as_os_str() == "-" {
+        let stdin = io::stdin();
+        if stdin.is_terminal() {
+            return Err(Error::usage(
+                "FILE",
+                "give the CSV or JSON-lines file of a check, or pipe it in (`healthcheck ... | healthcheck report`)",
+            ));
+        }
+        ("<stdin>".into(), Box::new(stdin.lock()))
+    } else {
+        let file = File::open(path).map_err(|source| Error::Input {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        (path.to_path_buf(), Box::new(BufReader::new(file)))
+    };
+    for_each_row(input, each).map_err(|e| match e {
+        ReadError::Io(source) => Error::Input { path: name, source },
+        ReadError::Content(BadInput(message)) => Error::InputContent { path: name, message },
+    })
+}
+
+/// Why reading stopped.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(io::Error),
+    Content(BadInput),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+fn bad(message: String) -> ReadError {
+    ReadError::Content(BadInput(message))
+}
+
+/// Tell the format and feed every row of `input` to `each`, stopping at the first bad line.
+pub fn for_each_row(mut input: impl BufRead, each: impl FnMut(OwnedRow)) -> Result<(), ReadError> {
+    match detect(&mut input)? {
+        None => Err(bad(
+            "line 1: empty input, expected a CSV header or a JSON line".into()
+        )),
+        Some(Format::Csv) => csv_rows(input, each),
+        Some(Format::JsonLines) => json_rows(input, each),
+    }
+}
+
+/// Peek at the first byte that is not white space, without consuming anything.
+fn detect(input: &mut impl BufRead) -> io::Result<Option<Format>> {
+    let buffer = input.fill_buf()?;
+    Ok(buffer.iter().find(|b| !b.is_ascii_whitespace()).map(|&b| {
+        if b == b'{' {
+            Format::JsonLines
+        } else {
+            Format::Csv
+        }
+    }))
+}
+
+fn csv_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<(), ReadError> {
+    let mut reader = csv::Reader::from_reader(input);
+    let headers = reader.headers().map_err(csv_error)?.clone();
+    if let Some(missing) = REQUIRED.iter().find(|c| !headers.iter().any(|h| h == **c)) {
+        let found: Vec<&str> = headers.iter().collect();
+        return Err(bad(format!(
+            "line 1: missing column `{missing}` (the header is `{}`; expected a CSV written by healthcheck)",
+            found.join(",")
+        )));
+    }
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(csv_error)? {
+        let line = record.position().map_or(0, |p| p.line());
+        let row = record.deserialize::<OwnedRow>(Some(&headers)).map_err(|e| {
+            let column = match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => err
+                    .field()
+                    .and_then(|i| headers.get(i as usize))
+                    .map(|name| format!(", column `{name}`")),
+                _ => None,
+            };
+            let message = match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => err.kind().to_string(),
+                other => format!("{other:?}"),
+            };
+            bad(format!("line {line}{}: {message}", column.unwrap_or_default()))
+        })?;
+        each(row);
+    }
+    Ok(())
+}
+
+/// The CSV reader's own errors: I/O, bad UTF-8, a line with the wrong number of fields.
+fn csv_error(e: csv::Error) -> ReadError {
+    let line = |pos: &Option<csv::Position>| pos.as_ref().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => ReadError::Io(e),
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => bad(format!(
+            "line {}: {len} fields where the header has {expected_len}",
+            line(&pos)
+        )),
+        csv::ErrorKind::Utf8 { pos, .. } => bad(format!("line {}: not UTF-8 text", line(&pos))),
+        other => bad(format!("{other:?}")),
+    }
+}
+
+fn json_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<(), ReadError> {
+    for (i, text) in input.lines().enumerate() {
+        let text = text?;
+        let n = i + 1;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("line {n}, column {}: not a JSON object", e.column())))?;
+        let Some(object) = value.as_object() else {
+            return Err(bad(format!("line {n}: not a JSON object")));
+        };
+        if let Some(missing) = REQUIRED.iter().find(|c| !object.contains_key(**c)) {
+            return Err(bad(format!("line {n}: missing column `{missing}`")));
+        }
+        // Without a position, serde_json's message is just what is wrong and where in the row.
+        let row = serde_json::from_value::<OwnedRow>(value).map_err(|e| bad(format!("line {n}: {e}")))?;
+        each(row);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ErrorKind;
+
+    fn read(text: &str) -> Result<Vec<OwnedRow>, String> {
+        let mut rows = Vec::new();
+        for_each_row(text.as_bytes(), |row| rows.push(row)).map_err(|e| match e {
+            ReadError::Content(BadInput(m)) => m,
+            ReadError::Io(e) => panic!("no I/O error from a slice: {e}"),
+        })?;
+        Ok(rows)
+    }
+
+    const CSV: &str = "\
+url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms
+https://a.com,200,true,,,https://a.com/,0,HEAD,12
+https://b.com,,false,timeout,deadline,,0,HEAD,5000
+";
+
+    #[test]
+    fn a_csv_of_ours_reads_back() {
+        let rows = read(CSV).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].status_code, rows[0].success, rows[0].elapsed_ms),
+            (Some(200), true, Some(12))
+        );
+        assert_eq!(
+            (rows[1].status_code, rows[1].exception),
+            (None, Some(ErrorKind::Timeout))
+        );
+    }
+
+    #[test]
+    fn extra_and_reordered_columns_are_fine_and_only_four_are_needed() {
+        let rows = read("exception,note,success,url,status_code\n,hi,true,https://a.com,200\n").unwrap();
+        assert_eq!((rows[0].status_code, rows[0].elapsed_ms), (Some(200), None));
+    }
+
+    #[test]
+    fn json_lines_are_detected_and_read() {
+        let text = concat!(
+            r#"{"url":"https://a.com","status_code":404,"success":false,"exception":null,"elapsed_ms":7}"#,
+            "\n\n",
+            r#"{"url":"x","status_code":null,"success":false,"exception":"invalid_url","extra":1}"#,
+            "\n"
+        );
+        let rows = read(text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].status_code, rows[0].elapsed_ms), (Some(404), Some(7)));
+        assert_eq!(rows[1].exception, Some(ErrorKind::InvalidUrl));
+    }
+
+    #[test]
+    fn a_missing_column_is_named_with_its_line() {
+        assert_eq!(
+            read("url,success,exception\nhttps://a.com,true,\n").unwrap_err(),
+            "line 1: missing column `status_code` (the header is `url,success,exception`; \
+             expected a CSV written by healthcheck)"
+        );
+        assert_eq!(
+            read("{\"url\":\"a\",\"success\":true,\"exception\":null}\n").unwrap_err(),
+            "line 1: missing column `status_code`"
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_is_named() {
+        let text = format!("{CSV}https://c.com,abc,false,,,,0,HEAD,1\n");
+        assert_eq!(
+            read(&text).unwrap_err(),
+            "line 4, column `status_code`: invalid digit found in string"
+        );
+        let text = format!("{CSV}https://c.com,200\n");
+        assert_eq!(
+            read(&text).unwrap_err(),
+            "line 4: 2 fields where the header has 9"
+        );
+        let text = format!("{CSV}https://c.com,,false,meltdown,,,0,HEAD,1\n");
+        let err = read(&text).unwrap_err();
+        assert!(
+            err.starts_with("line 4: unknown variant `meltdown`, expected one of `timeout`"),
+            "{err}"
+        );
+        let err = read("{\"url\":\"a\"}\n{oops\n").unwrap_err();
+        assert_eq!(err, "line 1: missing column `status_code`");
+        let err = read("{\"url\":\"a\",\"status_code\":200,\"success\":true,\"exception\":null}\n{oops\n")
+            .unwrap_err();
+        assert_eq!(err, "line 2, column 2: not a JSON object");
+    }
+
+    #[test]
+    fn empty_input_is_an_error_and_a_bare_header_is_no_rows() {
+        assert!(read("").unwrap_err().contains("empty input"));
+        assert_eq!(read("url,status_code,success,exception\n").unwrap(), []);
+    }
+}

@@ -1,0 +1,188 @@
+//! The report as text for a terminal: totals, then status codes, the 4xx/5xx codes alone and the
+//! exception kinds as horizontal bars (the article's three plots, readable over ssh), then the
+//! latency percentiles. Pure: the caller prints the string.
+
+use std::fmt::Write as _;
+
+use super::aggregate::{Aggregate, Percentiles};
+
+/// Width of the longest bar, in characters.
+const BAR_WIDTH: u64 = 40;
+
+/// Partial blocks, in eighths of a character: a bar's end is drawn to 1/8 of a character.
+const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+pub fn render(agg: &Aggregate) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "URLs: {}  successful: {} ({:.1}%)  failed: {}",
+        agg.total,
+        agg.successful,
+        100.0 * agg.share_successful(),
+        agg.failed
+    );
+    let codes = |items: Vec<(u16, u64)>| items.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
+    out.push('\n');
+    out.push_str(&bars("Status codes", codes(agg.statuses_by_count())));
+    out.push('\n');
+    out.push_str(&bars(
+        "4xx/5xx status codes",
+        codes(agg.error_statuses_by_count()),
+    ));
+    out.push('\n');
+    let kinds = agg
+        .exceptions_by_count()
+        .into_iter()
+        .map(|(kind, n)| (kind.to_string(), n))
+        .collect();
+    out.push_str(&bars("Exceptions", kinds));
+    out.push('\n');
+    out.push_str(&latency(agg));
+    out
+}
+
+/// A titled list of labelled bars, scaled so the largest count fills `BAR_WIDTH`.
+pub fn bars(title: &str, items: Vec<(String, u64)>) -> String {
+    if items.is_empty() {
+        return format!("{title}: none\n");
+    }
+    let label_width = items.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let count_width = items.iter().map(|(_, n)| n.to_string().len()).max().unwrap_or(0);
+    let largest = items.iter().map(|&(_, n)| n).max().unwrap_or(0);
+    let mut out = format!("{title}\n");
+    for (label, n) in &items {
+        let _ = writeln!(
+            out,
+            "  {label:<label_width$}  {}  {n:>count_width$}",
+            bar(*n, largest)
+        );
+    }
+    out
+}
+
+/// `n` against `largest`, padded to the full width; any count above zero shows at least 1/8.
+fn bar(n: u64, largest: u64) -> String {
+    let eighths = (n * BAR_WIDTH * 8 + largest / 2)
+        .checked_div(largest)
+        .map_or(0, |e| e.max(u64::from(n > 0)));
+    let mut s = "█".repeat((eighths / 8) as usize);
+    if eighths % 8 > 0 {
+        s.push(EIGHTHS[(eighths % 8) as usize]);
+    }
+    let drawn = eighths.div_ceil(8);
+    s.push_str(&" ".repeat((BAR_WIDTH - drawn) as usize));
+    s
+}
+
+fn latency(agg: &Aggregate) -> String {
+    let mut lines: Vec<(String, Percentiles)> = Vec::new();
+    if let Some(p) = agg.answered_ms.percentiles() {
+        lines.push(("answered".into(), p));
+    }
+    for (group, dist) in &agg.outcome_ms {
+        if let Some(p) = dist.percentiles() {
+            lines.push((format!("  {}", group.label()), p));
+        }
+    }
+    if lines.is_empty() {
+        return "Latency (elapsed_ms): none recorded\n".into();
+    }
+    let label_width = lines.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let mut out = "Latency (elapsed_ms), by outcome\n".to_string();
+    let _ = writeln!(
+        out,
+        "  {:<label_width$}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}",
+        "", "count", "p50", "p90", "p99", "max"
+    );
+    for (label, p) in &lines {
+        let _ = writeln!(
+            out,
+            "  {label:<label_width$}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}",
+            p.count, p.p50, p.p90, p.p99, p.max
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ErrorKind, OwnedRow};
+
+    fn row(status: Option<u16>, exception: Option<ErrorKind>, ms: u64) -> OwnedRow {
+        OwnedRow {
+            url: "https://a.com".into(),
+            status_code: status,
+            success: status == Some(200),
+            exception,
+            error_detail: None,
+            final_url: None,
+            redirects: None,
+            method: None,
+            elapsed_ms: Some(ms),
+        }
+    }
+
+    #[test]
+    fn bars_scale_to_the_largest_count_in_eighths() {
+        assert_eq!(bar(4, 4), "█".repeat(40));
+        assert_eq!(bar(2, 4), format!("{}{}", "█".repeat(20), " ".repeat(20)));
+        assert_eq!(bar(1, 3), format!("{}▍{}", "█".repeat(13), " ".repeat(26)));
+        assert_eq!(bar(1, 1_000_000), format!("▏{}", " ".repeat(39)));
+        assert_eq!(bar(0, 5), " ".repeat(40));
+    }
+
+    #[test]
+    fn the_report_shows_totals_bars_and_percentiles() {
+        let mut agg = Aggregate::default();
+        for (status, exception, ms) in [
+            (Some(200), None, 100),
+            (Some(200), None, 120),
+            (Some(200), None, 140),
+            (Some(404), None, 60),
+            (Some(503), None, 80),
+            (None, Some(ErrorKind::Timeout), 5000),
+        ] {
+            agg.add(&row(status, exception, ms));
+        }
+        let full = "█".repeat(40);
+        let third = format!("{}▍{}", "█".repeat(13), " ".repeat(26));
+        let expected = format!(
+            "URLs: 6  successful: 3 (50.0%)  failed: 3
+
+Status codes
+  200  {full}  3
+  404  {third}  1
+  503  {third}  1
+
+4xx/5xx status codes
+  404  {full}  1
+  503  {full}  1
+
+Exceptions
+  timeout  {full}  1
+
+Latency (elapsed_ms), by outcome
+                           count     p50     p90     p99     max
+  answered                     5     100     140     140     140
+    successful                 3     120     140     140     140
+    unsuccessful status        2      60      80      80      80
+    timeout                    1    5000    5000    5000    5000
+"
+        );
+        assert_eq!(render(&agg), expected);
+    }
+
+    #[test]
+    fn an_empty_report_says_none() {
+        let text = render(&Aggregate::default());
+        assert!(
+            text.starts_with("URLs: 0  successful: 0 (0.0%)  failed: 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("Status codes: none\n"), "{text}");
+        assert!(text.contains("Exceptions: none\n"), "{text}");
+        assert!(text.ends_with("Latency (elapsed_ms): none recorded\n"), "{text}");
+    }
+}

@@ -1,0 +1,317 @@
+//! What the server does with one request, as a pure function of the request and the options.
+//! The server carries the plan out; `truth` replays it the way the checker would, request by
+//! request, so the two cannot drift apart.
+
+use std::net::Ipv4Addr;
+
+use super::profile::{Category, SimOptions, Site};
+
+/// How long a hanging name holds a connection before resetting it.
+pub(crate) const HANG_MS: u64 = 120_000;
+/// How long a slow name waits before its 200.
+pub(crate) const SLOW_MS: u64 = 30_000;
+/// The most a redirect loop waits (on its first request): the ten redirects a client follows
+/// are ten more connections (and handshakes), which must fit in its timeout with room to spare
+/// even on a loaded machine, or the loop would look like a timeout.
+pub(crate) const LOOP_LATENCY_CAP_MS: u64 = 1_000;
+
+/// The parts of a request that decide its answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub head: bool,
+    /// The host without its port: a domain name or an IP literal (`[..]` for IPv6).
+    pub host: &'a str,
+    pub path: &'a str,
+    /// The query without `?`, empty when there is none.
+    pub query: &'a str,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Wait `delay_ms`, then answer `status` (with a `Location` when it is a redirect).
+    Respond {
+        status: u16,
+        location: Option<Location>,
+        delay_ms: u64,
+    },
+    /// Never answer; reset the connection after `HANG_MS`.
+    Hang,
+    /// Wait `delay_ms`, then reset the connection.
+    Reset { delay_ms: u64 },
+    /// Wait `delay_ms`, then write bytes that are not HTTP and close.
+    Garbage { delay_ms: u64 },
+}
+
+/// A relative redirect target: the request's own path with a counter in the query, so it works
+/// whatever host and port the client used and keeps an IP-literal URL's name segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// The next hop of a redirect chain.
+    Hop(u32),
+    /// One of the two ends of a redirect loop.
+    Loop(u32),
+}
+
+impl Location {
+    pub fn render(self, path: &str) -> String {
+        match self {
+            Location::Hop(n) => format!("{path}?hop={n}"),
+            Location::Loop(n) => format!("{path}?loop={n}"),
+        }
+    }
+}
+
+/// Whether a host (as in a URL or a Host header, without port) is an IP literal.
+pub(crate) fn is_ip_literal(host: &str) -> bool {
+    host.starts_with('[') || host.parse::<Ipv4Addr>().is_ok()
+}
+
+/// The name a request is judged by: the host, or for an IP literal (the benchmark's
+/// `http://127.A.B.C:PORT/label`) the first path segment.
+pub(crate) fn name_of<'a>(host: &'a str, path: &'a str) -> &'a str {
+    if is_ip_literal(host) {
+        path.trim_start_matches('/').split('/').next().unwrap_or("")
+    } else {
+        host
+    }
+}
+
+/// The category a request's answer comes from: its name's, or `Route` under `/_/`.
+pub(crate) fn category_of(req: &Request<'_>, opts: &SimOptions) -> Category {
+    if req.path.starts_with("/_/") {
+        Category::Route
+    } else {
+        Site::of(name_of(req.host, req.path), opts).category
+    }
+}
+
+/// Decide the answer to one request.
+pub(crate) fn decide(req: &Request<'_>, opts: &SimOptions) -> Action {
+    if let Some(route) = req.path.strip_prefix("/_/") {
+        return route_action(route, req);
+    }
+    let site = Site::of(name_of(req.host, req.path), opts);
+    let respond = |status, delay_ms| Action::Respond {
+        status,
+        location: None,
+        delay_ms,
+    };
+    match site.category {
+        Category::Ok
+        | Category::Forbidden
+        | Category::NotFound
+        | Category::Gone
+        | Category::ServerError
+        | Category::OddStatus
+        // A mismatched name fails at the TLS handshake; whatever reaches it here is plain
+        // HTTP (or an IP literal, which has no SNI), and gets a 200.
+        | Category::TlsMismatch
+        | Category::Route => respond(site.status, site.latency_ms),
+        Category::Redirect => chain(
+            query_number(req.query, "hop").unwrap_or(0),
+            site.hops,
+            site.status,
+            site.latency_ms,
+        ),
+        Category::HeadNotAllowed if req.head => respond(405, site.latency_ms),
+        Category::HeadNotAllowed => respond(200, site.latency_ms),
+        Category::Hang => Action::Hang,
+        Category::Reset => Action::Reset {
+            delay_ms: site.latency_ms,
+        },
+        Category::Slow => respond(200, SLOW_MS),
+        Category::RedirectLoop => endless(req.query, site.latency_ms.min(LOOP_LATENCY_CAP_MS)),
+        Category::Garbage => Action::Garbage {
+            delay_ms: site.latency_ms,
+        },
+    }
+}
+
+/// The explicit test routes (documented in the module docs of `sim`); they answer at once.
+fn route_action(route: &str, req: &Request<'_>) -> Action {
+    let respond = |status| Action::Respond {
+        status,
+        location: None,
+        delay_ms: 0,
+    };
+    let (verb, arg) = route.split_once('/').unwrap_or((route, ""));
+    match (verb, arg) {
+        ("status", code) => match code.parse::<u16>() {
+            Ok(code) if (200..=999).contains(&code) => respond(code),
+            _ => respond(400),
+        },
+        ("slow", ms) => match ms.parse::<u64>() {
+            Ok(delay_ms) => Action::Respond {
+                status: 200,
+                location: None,
+                delay_ms,
+            },
+            Err(_) => respond(400),
+        },
+        ("redirect", hops) => match hops.parse::<u32>() {
+            Ok(hops) => chain(query_number(req.query, "hop").unwrap_or(0), hops, 302, 0),
+            Err(_) => respond(400),
+        },
+        ("hang", "") => Action::Hang,
+        ("reset", "") => Action::Reset { delay_ms: 0 },
+        ("garbage", "") => Action::Garbage { delay_ms: 0 },
+        ("loop", "") => endless(req.query, 0),
+        ("head405", "") => respond(if req.head { 405 } else { 200 }),
+        ("head501", "") => respond(if req.head { 501 } else { 200 }),
+        _ => respond(404),
+    }
+}
+
+/// Hop `hop` of a chain of `hops` redirects ending in 200. The name's latency is spread over the
+/// chain's requests, so the whole chain takes what a direct answer would.
+fn chain(hop: u32, hops: u32, code: u16, latency_ms: u64) -> Action {
+    let hop = hop.min(hops);
+    let share = |k: u32| latency_ms * u64::from(k) / (u64::from(hops) + 1);
+    let delay_ms = share(hop + 1) - share(hop);
+    if hop < hops {
+        Action::Respond {
+            status: code,
+            location: Some(Location::Hop(hop + 1)),
+            delay_ms,
+        }
+    } else {
+        Action::Respond {
+            status: 200,
+            location: None,
+            delay_ms,
+        }
+    }
+}
+
+/// A loop between `?loop=1` and `?loop=2`; only the first request pays the latency, so a client
+/// gives up on the loop, not on its timeout.
+fn endless(query: &str, latency_ms: u64) -> Action {
+    let (next, delay_ms) = match query_number(query, "loop") {
+        None => (1, latency_ms),
+        Some(1) => (2, 0),
+        Some(_) => (1, 0),
+    };
+    Action::Respond {
+        status: 302,
+        location: Some(Location::Loop(next)),
+        delay_ms,
+    }
+}
+
+fn query_number(query: &str, key: &str) -> Option<u32> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(head: bool, host: &'a str, path: &'a str, query: &'a str) -> Request<'a> {
+        Request {
+            head,
+            host,
+            path,
+            query,
+        }
+    }
+
+    #[test]
+    fn ip_literal_hosts_are_judged_by_their_first_path_segment() {
+        assert_eq!(name_of("abc.com", "/x/y"), "abc.com");
+        assert_eq!(name_of("127.0.3.4", "/abc/def"), "abc");
+        assert_eq!(name_of("[::1]", "/abc"), "abc");
+        assert_eq!(name_of("127.0.0.1", "/"), "");
+    }
+
+    #[test]
+    fn routes_answer_what_their_path_says() {
+        let opts = SimOptions::default();
+        let status = |path: &str, head| match decide(&req(head, "x.com", path, ""), &opts) {
+            Action::Respond { status, .. } => status,
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(status("/_/status/418", true), 418);
+        assert_eq!(status("/_/status/99", true), 400);
+        assert_eq!(status("/_/head405", true), 405);
+        assert_eq!(status("/_/head405", false), 200);
+        assert_eq!(status("/_/head501", true), 501);
+        assert_eq!(status("/_/nope", true), 404);
+        let action = |path| decide(&req(true, "x.com", path, ""), &opts);
+        assert_eq!(action("/_/hang"), Action::Hang);
+        assert_eq!(action("/_/reset"), Action::Reset { delay_ms: 0 });
+        assert_eq!(action("/_/garbage"), Action::Garbage { delay_ms: 0 });
+        assert_eq!(
+            action("/_/slow/250"),
+            Action::Respond {
+                status: 200,
+                location: None,
+                delay_ms: 250
+            }
+        );
+    }
+
+    #[test]
+    fn a_chain_redirects_hop_by_hop_then_answers_200_within_the_latency() {
+        let mut total = 0;
+        for hop in 0..=3 {
+            let Action::Respond {
+                status,
+                location,
+                delay_ms,
+            } = chain(hop, 3, 301, 1001)
+            else {
+                panic!("chains respond");
+            };
+            total += delay_ms;
+            if hop < 3 {
+                assert_eq!((status, location), (301, Some(Location::Hop(hop + 1))));
+            } else {
+                assert_eq!((status, location), (200, None));
+            }
+        }
+        assert_eq!(total, 1001);
+        assert_eq!(Location::Hop(2).render("/abc"), "/abc?hop=2");
+    }
+
+    #[test]
+    fn a_loop_alternates_and_only_its_first_request_waits() {
+        let first = endless("", 300);
+        assert_eq!(
+            first,
+            Action::Respond {
+                status: 302,
+                location: Some(Location::Loop(1)),
+                delay_ms: 300
+            }
+        );
+        let second = endless("loop=1", 300);
+        assert!(matches!(
+            second,
+            Action::Respond {
+                location: Some(Location::Loop(2)),
+                delay_ms: 0,
+                ..
+            }
+        ));
+        let third = endless("a=b&loop=2", 300);
+        assert!(matches!(
+            third,
+            Action::Respond {
+                location: Some(Location::Loop(1)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn routes_override_the_name_and_count_as_route() {
+        let opts = SimOptions::default();
+        let r = req(true, "127.0.0.1", "/_/status/204", "");
+        assert_eq!(category_of(&r, &opts), Category::Route);
+        assert!(matches!(decide(&r, &opts), Action::Respond { status: 204, .. }));
+    }
+}

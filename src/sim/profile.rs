@@ -1,0 +1,348 @@
+//! Who a name is: its category and latency, drawn from a fixed hash of the name and the seed, so
+//! the server, `--truth` and every rerun agree without any shared state. The hash is written here
+//! (FNV-1a then splitmix64) rather than taken from `std`, whose hasher is randomly keyed per
+//! process and may change between Rust releases.
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+/// The mix of categories the names are drawn from (`serve --profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Profile {
+    /// Like the article's real run over the three-letter .com names: ~38% plain 200, the rest
+    /// redirects, error statuses and faults.
+    #[default]
+    Seed,
+    /// Every name answers 200: for throughput benchmarks.
+    AllOk,
+    /// Mostly faults (hangs, resets, garbage, loops, TLS mismatches): for robustness tests.
+    Faults,
+}
+
+/// What the site behind a name does. The names are the `category` column of `--truth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// 200.
+    Ok,
+    /// 1-3 relative 301/302 redirects, then 200.
+    Redirect,
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 405 to HEAD, 200 to GET.
+    HeadNotAllowed,
+    /// 410.
+    Gone,
+    /// 500, 502 or 503.
+    ServerError,
+    /// 418 or 999.
+    OddStatus,
+    /// Reads the request and never answers (closes with a reset after 120 s).
+    Hang,
+    /// Reads the request, then resets the connection.
+    Reset,
+    /// Answers 200 only after 30 s.
+    Slow,
+    /// Redirects to itself forever (alternating between two relative locations).
+    RedirectLoop,
+    /// Over TLS, presents a certificate for `mismatch.invalid`; over plain HTTP answers 200.
+    TlsMismatch,
+    /// Reads the request, then writes bytes that are not HTTP and closes.
+    Garbage,
+    /// Not a name's category: an explicit `/_/` test route answered this request.
+    Route,
+}
+
+/// Shares in permille; each table sums to 1000.
+const SEED_WEIGHTS: [(Category, u16); 13] = [
+    (Category::Ok, 380),
+    (Category::Redirect, 120),
+    (Category::Forbidden, 90),
+    (Category::NotFound, 80),
+    (Category::HeadNotAllowed, 50),
+    (Category::Gone, 30),
+    (Category::ServerError, 40),
+    (Category::OddStatus, 20),
+    (Category::Hang, 80),
+    (Category::Reset, 30),
+    (Category::Slow, 30),
+    (Category::RedirectLoop, 20),
+    (Category::TlsMismatch, 30),
+];
+
+const ALL_OK_WEIGHTS: [(Category, u16); 1] = [(Category::Ok, 1000)];
+
+const FAULTS_WEIGHTS: [(Category, u16); 9] = [
+    (Category::Ok, 200),
+    (Category::Redirect, 100),
+    (Category::HeadNotAllowed, 100),
+    (Category::Hang, 150),
+    (Category::Reset, 150),
+    (Category::Slow, 50),
+    (Category::RedirectLoop, 100),
+    (Category::TlsMismatch, 50),
+    (Category::Garbage, 100),
+];
+
+impl Profile {
+    /// The permille share of each category this profile draws.
+    pub fn weights(self) -> &'static [(Category, u16)] {
+        match self {
+            Profile::Seed => &SEED_WEIGHTS,
+            Profile::AllOk => &ALL_OK_WEIGHTS,
+            Profile::Faults => &FAULTS_WEIGHTS,
+        }
+    }
+}
+
+/// How the server and `--truth` are set up. Same options, same answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub profile: Profile,
+    /// Multiplies every drawn latency; 0 answers at once.
+    pub latency_scale: f64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            seed: 0,
+            profile: Profile::Seed,
+            latency_scale: 1.0,
+        }
+    }
+}
+
+/// Median of the latency draw, before scaling.
+pub const LATENCY_MEDIAN_MS: f64 = 150.0;
+/// Spread of the log-normal draw: about 1 name in 100 takes over 1.5 s, 1 in 1000 over 3 s.
+const LATENCY_SIGMA: f64 = 1.0;
+/// The slowest normal answer, before scaling: below the checker's default 5 s timeout with a
+/// second to spare, so a drawn latency alone never turns an answer into a timeout.
+pub const LATENCY_CAP_MS: f64 = 4000.0;
+
+/// The site behind one name: everything the server needs to answer for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Site {
+    pub category: Category,
+    /// The first status it answers with (the redirect code for `Redirect`, 200 for faults that
+    /// have none).
+    pub status: u16,
+    /// Redirects before the 200 (`Redirect` only, else 0).
+    pub hops: u32,
+    /// The scaled latency of the name's whole answer, in milliseconds.
+    pub latency_ms: u64,
+}
+
+impl Site {
+    /// The site for `name` (case-insensitive). `localhost` is always `Ok`, so tests that reach
+    /// the server by that name get a valid certificate whatever the seed.
+    pub fn of(name: &str, opts: &SimOptions) -> Site {
+        let h = name_hash(name, opts.seed);
+        let category = if name.eq_ignore_ascii_case("localhost") {
+            Category::Ok
+        } else {
+            pick(opts.profile.weights(), h % 1000)
+        };
+        let variant = splitmix64(h ^ 0x5EED);
+        let (status, hops) = match category {
+            Category::Redirect => ([301, 302][(variant % 2) as usize], 1 + (variant >> 8) as u32 % 3),
+            Category::Forbidden => (403, 0),
+            Category::NotFound => (404, 0),
+            Category::HeadNotAllowed => (405, 0),
+            Category::Gone => (410, 0),
+            Category::ServerError => ([500, 502, 503][(variant % 3) as usize], 0),
+            Category::OddStatus => ([418, 999][(variant % 2) as usize], 0),
+            Category::RedirectLoop => (302, 0),
+            _ => (200, 0),
+        };
+        Site {
+            category,
+            status,
+            hops,
+            latency_ms: scaled(base_latency_ms(h), opts.latency_scale),
+        }
+    }
+}
+
+fn pick(weights: &[(Category, u16)], roll: u64) -> Category {
+    let mut below = 0u64;
+    for &(category, weight) in weights {
+        below += u64::from(weight);
+        if roll < below {
+            return category;
+        }
+    }
+    // The tables sum to 1000 and `roll` is below 1000 (checked by a test).
+    weights[weights.len() - 1].0
+}
+
+/// The unscaled latency of a name: log-normal around `LATENCY_MEDIAN_MS`, capped.
+fn base_latency_ms(h: u64) -> f64 {
+    let u1 = unit(splitmix64(h ^ 0x1A7E));
+    let u2 = unit(splitmix64(h ^ 0x2A7E));
+    // Box-Muller: one standard normal draw from two uniform ones.
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    (LATENCY_MEDIAN_MS * (LATENCY_SIGMA * z).exp()).min(LATENCY_CAP_MS)
+}
+
+fn scaled(ms: f64, scale: f64) -> u64 {
+    // A negative or NaN scale saturates to 0 in the cast: "instant".
+    (ms * scale).round() as u64
+}
+
+/// A uniform draw in (0, 1), never 0 so that its logarithm is finite.
+fn unit(x: u64) -> f64 {
+    ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+}
+
+/// The stable hash of a name (ASCII case folded) under a seed.
+pub fn name_hash(name: &str, seed: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b.to_ascii_lowercase());
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    splitmix64(h ^ splitmix64(seed))
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Scheme;
+    use crate::targets::Generated;
+
+    fn three_letter_names() -> Vec<String> {
+        Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com")
+            .expect("valid alphabet")
+            .map(|url| url.trim_start_matches("https://").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_weight_table_sums_to_one_thousand() {
+        for profile in Profile::value_variants() {
+            let sum: u32 = profile.weights().iter().map(|&(_, w)| u32::from(w)).sum();
+            assert_eq!(sum, 1000, "{profile:?}");
+            for (category, _) in profile.weights() {
+                assert_ne!(*category, Category::Route);
+            }
+        }
+    }
+
+    #[test]
+    fn category_shares_over_the_three_letter_set_follow_the_weights() {
+        let names = three_letter_names();
+        let opts = SimOptions::default();
+        for &(category, weight) in Profile::Seed.weights() {
+            let count = names
+                .iter()
+                .filter(|n| Site::of(n, &opts).category == category)
+                .count();
+            let share = count as f64 / names.len() as f64;
+            let want = f64::from(weight) / 1000.0;
+            assert!(
+                (share - want).abs() < 0.012,
+                "{category:?}: {share:.4} against {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_name_and_seed_always_give_the_same_site() {
+        let opts = SimOptions::default();
+        assert_eq!(Site::of("abc.com", &opts), Site::of("ABC.com", &opts));
+        assert_eq!(name_hash("abc.com", 7), name_hash("abc.com", 7));
+        // Pinned: a change here changes every published truth file.
+        assert_eq!(
+            name_hash("", 0),
+            splitmix64(0xcbf2_9ce4_8422_2325 ^ splitmix64(0))
+        );
+        let other = SimOptions {
+            seed: 1,
+            ..SimOptions::default()
+        };
+        let names = three_letter_names();
+        let moved = names
+            .iter()
+            .filter(|n| Site::of(n, &opts).category != Site::of(n, &other).category)
+            .count();
+        assert!(moved > names.len() / 2, "a new seed reshuffles the names");
+    }
+
+    #[test]
+    fn latency_is_long_tailed_around_150_ms_and_capped() {
+        let opts = SimOptions::default();
+        let mut latencies: Vec<u64> = three_letter_names()
+            .iter()
+            .map(|n| Site::of(n, &opts).latency_ms)
+            .collect();
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        assert!((135..=165).contains(&at(0.5)), "median {}", at(0.5));
+        assert!(at(0.99) > 1000, "p99 {}", at(0.99));
+        assert!(*latencies.last().expect("17,576 names") <= LATENCY_CAP_MS as u64);
+    }
+
+    #[test]
+    fn the_latency_scale_multiplies_and_zero_is_instant() {
+        let at = |scale| {
+            Site::of(
+                "abc.com",
+                &SimOptions {
+                    latency_scale: scale,
+                    ..SimOptions::default()
+                },
+            )
+            .latency_ms
+        };
+        assert_eq!(at(0.0), 0);
+        assert!(at(2.0).abs_diff(2 * at(1.0)) <= 1);
+    }
+
+    #[test]
+    fn all_ok_answers_200_and_localhost_is_always_ok() {
+        let all_ok = SimOptions {
+            profile: Profile::AllOk,
+            ..SimOptions::default()
+        };
+        for name in three_letter_names().iter().take(2000) {
+            assert_eq!(Site::of(name, &all_ok).category, Category::Ok);
+        }
+        for seed in 0..50 {
+            let opts = SimOptions {
+                seed,
+                profile: Profile::Faults,
+                latency_scale: 1.0,
+            };
+            assert_eq!(Site::of("localhost", &opts).category, Category::Ok);
+        }
+    }
+
+    #[test]
+    fn drawn_statuses_and_hops_fit_their_category() {
+        let opts = SimOptions::default();
+        for name in three_letter_names() {
+            let site = Site::of(&name, &opts);
+            match site.category {
+                Category::Redirect => {
+                    assert!(matches!(site.status, 301 | 302));
+                    assert!((1..=3).contains(&site.hops));
+                }
+                Category::ServerError => assert!(matches!(site.status, 500 | 502 | 503)),
+                Category::OddStatus => assert!(matches!(site.status, 418 | 999)),
+                _ => assert_eq!(site.hops, 0),
+            }
+        }
+    }
+}

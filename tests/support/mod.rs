@@ -1,0 +1,171 @@
+//! Shared by every integration test: the simulated internet started in-process on 127.0.0.1:0,
+//! a loopback DNS server that says "no such host", the binary under test, and row parsing.
+//! Everything stops by itself when its handle is dropped.
+
+#![allow(dead_code, reason = "each test file uses its own part of the helpers")]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use healthcheck::record::OwnedRow;
+use healthcheck::sim::{Profile, SimOptions, SimServer, SimStats};
+
+/// The simulated internet on its own runtime, for tests that run the binary.
+pub struct Sim {
+    server: Option<SimServer>,
+    runtime: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Sim {
+    pub fn start(profile: Profile, latency_scale: f64) -> Sim {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        let opts = SimOptions {
+            seed: 0,
+            profile,
+            latency_scale,
+        };
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = runtime
+            .block_on(SimServer::start(listen, false, opts))
+            .expect("start the simulated internet");
+        Sim {
+            server: Some(server),
+            runtime,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Instant answers for every name.
+    pub fn all_ok() -> Sim {
+        Sim::start(Profile::AllOk, 0.0)
+    }
+
+    fn server(&self) -> &SimServer {
+        self.server.as_ref().expect("running until dropped")
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server().addr()
+    }
+
+    /// `http://127.0.0.1:PORT{path}`: an explicit route such as `/_/status/404`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    /// The `--resolve` rule that sends every host to this server, on whatever port.
+    pub fn resolve_all(&self) -> String {
+        format!("*:0:{}", self.addr())
+    }
+
+    /// The server's CA, written to a file for `--ca-cert`.
+    pub fn ca_file(&self) -> PathBuf {
+        let path = self.dir.path().join("ca.pem");
+        std::fs::write(&path, self.server().ca_pem()).unwrap();
+        path
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.server().stats()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+/// A loopback DNS server that answers every query with NXDOMAIN, until dropped.
+pub struct NxDomain {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl NxDomain {
+    pub fn start() -> NxDomain {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if n < 12 {
+                    continue;
+                }
+                // Same id and question; flags: response, recursion desired+available, NXDOMAIN.
+                let mut reply = buf[..n].to_vec();
+                reply[2] = 0x81 | (buf[2] & 0x01);
+                reply[3] = 0x83;
+                reply[6..12].fill(0); // no answer, authority or additional records
+                let _ = socket.send_to(&reply, peer);
+            }
+        });
+        NxDomain {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for NxDomain {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy.
+pub fn healthcheck() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("healthcheck").unwrap();
+    cmd.env_remove("RUST_LOG").timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// Parse CSV output (header included) into rows.
+pub fn rows(csv_text: &[u8]) -> Vec<OwnedRow> {
+    csv::Reader::from_reader(csv_text)
+        .deserialize()
+        .map(|r| r.expect("a well-formed row"))
+        .collect()
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+pub fn refused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Write lines to a file in `dir` and return its path.
+pub fn write_lines(dir: &tempfile::TempDir, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
