@@ -41,6 +41,15 @@ pub struct RunEnd {
 /// Check every target of `cfg`, stream the rows, and return the summary. `stop` is cancelled
 /// to stop taking targets (the first Ctrl-C), `abandon` to give up on the probes in flight.
 pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
+    // Driven from a worker rather than the thread that called `block_on`: each finished probe
+    // then wakes a task on the runtime's own threads instead of a thread outside it, which
+    // halves the futex wake-ups per URL.
+    tokio::spawn(drive(cfg, stop, abandon))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
     let started = Instant::now();
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
