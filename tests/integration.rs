@@ -6,6 +6,9 @@ mod support;
 // The check itself (issue 2): faults, limits, input, output, signals, resume.
 mod check;
 
+// `demo`: the main job against the built-in simulated internet (issue 4).
+mod demo;
+
 // `hello` and `counter`: the concurrency lessons of issue 3.
 mod counter;
 // `serve` and the simulated internet (issue 4), in-process and through the binary.

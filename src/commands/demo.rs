@@ -1,7 +1,7 @@
 //! `healthcheck demo`: the article's run, anywhere. Starts the simulated internet in-process on
 //! loopback, checks every three-letter .com name against it (routed there by the same mechanism
 //! as `--resolve '*:...'`), writes `output.csv`, prints the summary, and scores every row against
-//! what the simulated internet says it should be.
+//! what the simulated internet says it should be; then prints the report of the CSV on stdout.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::cli::{Format, Scheme};
 use crate::client::ClientConfig;
+use super::report::{ReportArgs, ReportFormat};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
@@ -56,6 +57,10 @@ pub struct DemoArgs {
     /// Also write the end-of-run summary as one JSON object to PATH.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+
+    /// Also write the report's charts as SVG files into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
 }
 
 pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
@@ -100,6 +105,12 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
                 eprintln!("  first disagreement: {miss}");
             }
         }
+        super::report::run(ReportArgs {
+            input: args.output.clone(),
+            format: ReportFormat::Text,
+            svg: args.svg.clone(),
+            png: None,
+        })?;
     }
     Ok(exit)
 }
