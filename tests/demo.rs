@@ -8,7 +8,7 @@ fn demo_of_the_two_letter_names_writes_676_rows_that_all_agree_with_the_truth() 
     let out = dir.path().join("output.csv");
     let charts = dir.path().join("charts");
     let run = healthcheck()
-        .args(["demo", "--length", "2", "--timeout", "1", "--latency-scale", "0", "-o"])
+        .args(["demo", "--length", "2", "-c", "50", "--timeout", "2", "--latency-scale", "0", "-o"])
         .arg(&out)
         .arg("--svg")
         .arg(&charts)
