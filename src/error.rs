@@ -53,3 +53,14 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The outcome of writing to stdout: a reader that went away (`| head`) is a quiet, successful
+/// end, not an error; anything else is an output error.
+pub fn stdout_written(result: io::Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::Output { path: "<stdout>".into(), source: e })
+        }
+        _ => Ok(()),
+    }
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use healthcheck::record::{ErrorKind, Method, OwnedRow};
 use healthcheck::sim::Profile;
 
-use crate::support::{healthcheck, refused_port, rows, write_lines, NxDomain, Sim};
+use crate::support::{healthcheck, ok_rows, refused_port, rows, write_lines, NxDomain, Sim};
 
 fn by_url(rows: &[OwnedRow]) -> BTreeMap<String, OwnedRow> {
     rows.iter().map(|r| (r.url.clone(), r.clone())).collect()
@@ -33,18 +33,11 @@ fn each_exception_kind_comes_from_a_real_local_fault() {
         "ftp://example.com/".to_string(),
     ];
     let input = write_lines(&dir, "targets.txt", &lines);
-    let out = healthcheck()
-        .args(["--timeout", "1", "--dns-server", &dns.addr().to_string(), "-i"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got = by_url(&rows(&out.stdout));
+    let got = by_url(&ok_rows(
+        healthcheck()
+            .args(["--timeout", "1", "--dns-server", &dns.addr().to_string(), "-i"])
+            .arg(&input),
+    ));
     assert_eq!(got.len(), lines.len());
     let expect = [
         (sim.url("/_/hang"), ErrorKind::Timeout),
@@ -90,18 +83,11 @@ fn a_thousand_mixed_targets_at_concurrency_200_give_exactly_one_row_each() {
         })
         .collect();
     let input = write_lines(&dir, "targets.txt", &lines);
-    let out = healthcheck()
-        .args(["-c", "200", "--timeout", "1", "-i"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let rows = ok_rows(
+        healthcheck()
+            .args(["-c", "200", "--timeout", "1", "-i"])
+            .arg(&input),
     );
-    let rows = rows(&out.stdout);
     assert_eq!(rows.len(), 1200);
     let urls: HashSet<&str> = rows.iter().map(|r| r.url.as_str()).collect();
     assert_eq!(urls, lines.iter().map(String::as_str).collect::<HashSet<_>>());
@@ -232,30 +218,20 @@ fn redirects_are_followed_counted_and_bounded() {
 #[test]
 fn resolve_sends_generated_https_domains_to_a_local_tls_server() {
     let sim = Sim::all_ok();
-    let out = healthcheck()
-        .args([
-            "--length",
-            "1",
-            "--alphabet",
-            "xyz",
-            "--resolve",
-            &sim.resolve_all(),
-            "--ca-cert",
-        ])
-        .arg(sim.ca_file())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let rows = ok_rows(
+        healthcheck()
+            .args([
+                "--length",
+                "1",
+                "--alphabet",
+                "xyz",
+                "--resolve",
+                &sim.resolve_all(),
+                "--ca-cert",
+            ])
+            .arg(sim.ca_file()),
     );
-    let got: Vec<(String, Option<u16>)> = rows(&out.stdout)
-        .into_iter()
-        .map(|r| (r.url, r.status_code))
-        .collect();
-    let mut got = got;
+    let mut got: Vec<(String, Option<u16>)> = rows.into_iter().map(|r| (r.url, r.status_code)).collect();
     got.sort();
     let want: Vec<(String, Option<u16>)> = ["x", "y", "z"]
         .iter()
@@ -268,13 +244,11 @@ fn resolve_sends_generated_https_domains_to_a_local_tls_server() {
 fn bare_domains_comments_and_invalid_lines_from_stdin() {
     let sim = Sim::all_ok();
     let input = "  abc.com  \n# a comment\n\nhttp://bad host/\nmailto:x@y.z\nhttp://www.abc.com/path\n";
-    let out = healthcheck()
-        .args(["--scheme", "http", "--resolve", &sim.resolve_all(), "-i", "-"])
-        .write_stdin(input)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let got = by_url(&rows(&out.stdout));
+    let got = by_url(&ok_rows(
+        healthcheck()
+            .args(["--scheme", "http", "--resolve", &sim.resolve_all(), "-i", "-"])
+            .write_stdin(input),
+    ));
     let keys: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         keys,

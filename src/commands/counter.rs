@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::hello::named_runtime;
-use crate::error::{Error, Result};
+use crate::error::{stdout_written, Result};
 use crate::exit_code::Exit;
 
 /// The most tasks `counter` accepts: each costs a few hundred bytes and one line of output.
@@ -80,15 +80,8 @@ pub fn run(args: CounterArgs) -> Result<Exit> {
         .ok()
         .and_then(|status| peak_rss_kib(&status));
     eprintln!("{}", cost_line(args.tasks, started.elapsed(), peak));
-    match outcome {
-        Ok(()) => Ok(Exit::Ok),
-        // A reader that went away (`| head`) is a normal end.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
-        Err(source) => Err(Error::Output {
-            path: "-".into(),
-            source,
-        }),
-    }
+    stdout_written(outcome)?;
+    Ok(Exit::Ok)
 }
 
 /// Spawn the tasks, print `done` where `--wait` says, and print the final count.

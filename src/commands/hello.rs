@@ -14,7 +14,7 @@ use clap::Args;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-use crate::error::{Error, Result};
+use crate::error::{stdout_written, Error, Result};
 use crate::exit_code::Exit;
 
 /// How long each `--tasks` task sleeps before it prints. The tasks wake together and idle workers
@@ -109,15 +109,8 @@ pub fn run(args: HelloArgs) -> Result<Exit> {
         }
         Ok(())
     });
-    match outcome {
-        Ok(()) => Ok(Exit::Ok),
-        // A reader that went away (`| head -1`) is a normal end.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
-        Err(source) => Err(Error::Output {
-            path: "-".into(),
-            source,
-        }),
-    }
+    stdout_written(outcome)?;
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -10,16 +10,10 @@ pub mod terminal;
 
 use std::io::{self, Write};
 
-use crate::error::{Error, Result};
+use crate::error::{stdout_written, Result};
 
 /// Print to stdout; a reader that went away (`| head`) is a quiet success, not an error.
 pub fn write_stdout(text: &str) -> Result<()> {
     let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Output {
-            path: "<stdout>".into(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
+    stdout_written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
 }

@@ -46,6 +46,6 @@ mod server;
 mod tls;
 mod truth;
 
-pub use profile::{name_hash, Category, Profile, SimOptions, Site};
+pub use profile::{Category, Profile, SimOptions, Site};
 pub use server::{SimServer, SimStats};
 pub use truth::{truth, Truth};

@@ -154,6 +154,13 @@ pub fn rows(csv_text: &[u8]) -> Vec<OwnedRow> {
         .collect()
 }
 
+/// Run a command that must exit 0 (stderr is shown when it does not) and parse its CSV rows.
+pub fn ok_rows(cmd: &mut assert_cmd::Command) -> Vec<OwnedRow> {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    rows(&out.stdout)
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
 pub fn refused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
