@@ -14,7 +14,11 @@ fn targets(c: &mut Criterion) {
     let mut group = c.benchmark_group("targets");
     group.throughput(Throughput::Elements(17_576));
     group.bench_function("generate 17,576 three-letter URLs", |b| {
-        b.iter(|| Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com").unwrap().count())
+        b.iter(|| {
+            Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com")
+                .unwrap()
+                .count()
+        })
     });
     group.bench_function("generate and parse 17,576 targets", |b| {
         b.iter(|| {
@@ -40,7 +44,10 @@ fn rows(c: &mut Criterion) {
     };
     let failed = Record {
         url: "https://abd.com".into(),
-        outcome: Outcome::Failed { kind: ErrorKind::Tls, detail: "invalid peer certificate: UnknownIssuer".into() },
+        outcome: Outcome::Failed {
+            kind: ErrorKind::Tls,
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        },
         success: false,
         final_url: Some("https://abd.com/".into()),
         redirects: 0,
@@ -50,7 +57,9 @@ fn rows(c: &mut Criterion) {
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(1000));
     group.bench_function("serialise 1,000 CSV rows", |b| {
-        let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(std::io::sink());
+        let mut out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(std::io::sink());
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
@@ -75,13 +84,26 @@ fn rows(c: &mut Criterion) {
 
 fn classification(c: &mut Criterion) {
     // A real error from a real refused connection on loopback.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let err = runtime
-        .block_on(reqwest::Client::new().head(format!("http://127.0.0.1:{port}/")).send())
+        .block_on(
+            reqwest::Client::new()
+                .head(format!("http://127.0.0.1:{port}/"))
+                .send(),
+        )
         .expect_err("nothing listens on a released port");
     assert_eq!(classify(&err).0, ErrorKind::Connect);
-    c.bench_function("classify a refused connection", |b| b.iter(|| classify(black_box(&err))));
+    c.bench_function("classify a refused connection", |b| {
+        b.iter(|| classify(black_box(&err)))
+    });
 }
 
 criterion_group!(benches, targets, rows, classification);

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    counter::CounterArgs, demo::DemoArgs, hello::HelloArgs, report::ReportArgs, serve::ServeArgs, sweep::SweepArgs,
+    counter::CounterArgs, demo::DemoArgs, hello::HelloArgs, report::ReportArgs, serve::ServeArgs,
+    sweep::SweepArgs,
 };
 use crate::record::SuccessCodes;
 use crate::resolve::ResolveRule;

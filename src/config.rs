@@ -1,8 +1,9 @@
 //! The validated configuration of a check. `CheckArgs` (clap) stops here: the pipeline takes a
 //! `CheckConfig` of real types, which `demo` and the tests can also build directly.
 
-use std::fs;
-use std::path::PathBuf;
+use std::fs::{self, File};
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
 
 use crate::cli::{CheckArgs, Format, MethodArg, Scheme};
 use crate::client::ClientConfig;
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::limits::DNS_CONCURRENCY;
 use crate::probe::ProbeConfig;
 use crate::record::Method;
-use crate::targets::{Generated, Shard};
+use crate::targets::{entries, Generated, Shard};
 
 /// Where the targets come from.
 #[derive(Debug, Clone)]
@@ -18,6 +19,54 @@ pub enum Source {
     Generated(Generated),
     File(PathBuf),
     Stdin,
+}
+
+/// The entries of a source, read lazily on whichever thread iterates them.
+pub type Lines = Box<dyn Iterator<Item = io::Result<String>>>;
+
+impl Source {
+    /// From the target flags: `--input` (`-` for stdin), else the generated set.
+    pub fn new(input: Option<&Path>, alphabet: &str, length: u32, scheme: Scheme, tld: &str) -> Result<Self> {
+        Ok(match input {
+            Some(path) if path.as_os_str() == "-" => Source::Stdin,
+            Some(path) => Source::File(path.to_path_buf()),
+            None => Source::Generated(Generated::new(alphabet, length, scheme, tld).map_err(|m| {
+                let flag = if m.contains("top-level") {
+                    "--tld"
+                } else {
+                    "--alphabet"
+                };
+                Error::usage(flag, m)
+            })?),
+        })
+    }
+
+    /// Open the source now, so that a missing file is an error before anything is written, and
+    /// return what reads it: a closure, because stdin's lock must be taken on the reading thread.
+    pub fn open(&self) -> Result<Box<dyn FnOnce() -> Lines + Send>> {
+        Ok(match self {
+            Source::Generated(g) => {
+                let generated = g.clone();
+                Box::new(move || Box::new(generated.map(Ok)))
+            }
+            Source::File(path) => {
+                let file = File::open(path).map_err(|source| Error::Input {
+                    path: path.clone(),
+                    source,
+                })?;
+                Box::new(move || Box::new(entries(BufReader::new(file))))
+            }
+            Source::Stdin => Box::new(|| Box::new(entries(io::stdin().lock()))),
+        })
+    }
+
+    /// What the source is called in an error message.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            Source::File(path) => path.clone(),
+            Source::Generated(_) | Source::Stdin => PathBuf::from("<stdin>"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

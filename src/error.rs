@@ -58,9 +58,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// end, not an error; anything else is an output error.
 pub fn stdout_written(result: io::Result<()>) -> Result<()> {
     match result {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(Error::Output { path: "<stdout>".into(), source: e })
-        }
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Output {
+            path: "<stdout>".into(),
+            source: e,
+        }),
         _ => Ok(()),
     }
 }

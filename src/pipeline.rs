@@ -6,8 +6,7 @@
 //! timeout. Ctrl-C or SIGTERM stops taking targets and lets the probes in flight finish; a second
 //! one abandons them (their URLs get no row, so `--resume` checks them again).
 
-use std::fs::File;
-use std::io::{self, BufReader};
+use std::io;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use crate::progress::{Counters, Progress};
 use crate::record::{ErrorKind, Record};
 use crate::sink::{Sink, SinkSpec};
 use crate::summary::Summary;
-use crate::targets::{entries, select, Target};
+use crate::targets::{select, Target};
 use crate::{client, limits, resume};
 
 /// Targets read ahead of the probes.
@@ -124,11 +123,10 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     // The reader has finished only when the targets ran out; otherwise it may be blocked on stdin.
     if targets_ended {
         if let Ok(Err(source)) = reader.join() {
-            let path = match &cfg.source {
-                Source::File(path) => path.clone(),
-                _ => "<stdin>".into(),
-            };
-            return Err(Error::Input { path, source });
+            return Err(Error::Input {
+                path: cfg.source.name(),
+                source,
+            });
         }
     }
 
@@ -161,22 +159,7 @@ fn spawn_reader(
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let scheme = cfg.scheme;
     let shard = cfg.shard;
-    // Opened here, so a missing file is an error before anything is written; read on the thread.
-    type Lines = Box<dyn Iterator<Item = io::Result<String>>>;
-    let open: Box<dyn FnOnce() -> Lines + Send> = match &cfg.source {
-        Source::Generated(g) => {
-            let generated = g.clone();
-            Box::new(move || Box::new(generated.map(Ok)))
-        }
-        Source::File(path) => {
-            let file = File::open(path).map_err(|source| Error::Input {
-                path: path.clone(),
-                source,
-            })?;
-            Box::new(move || Box::new(entries(BufReader::new(file))))
-        }
-        Source::Stdin => Box::new(|| Box::new(entries(io::stdin().lock()))),
-    };
+    let open = cfg.source.open()?;
     let job = move || -> io::Result<()> {
         let targets = open().map(|line| line.map(|line| Target::parse(&line, scheme)));
         for target in select(targets, shard, done, |t: &Target| t.display()) {

@@ -10,9 +10,9 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::report::{ReportArgs, ReportFormat};
 use crate::cli::{Format, Scheme};
 use crate::client::ClientConfig;
-use super::report::{ReportArgs, ReportFormat};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
@@ -65,13 +65,20 @@ pub struct DemoArgs {
 
 pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
     if !(args.timeout > 0.0 && args.timeout <= 86_400.0) {
-        return Err(Error::usage("--timeout", format!("`{}` must be more than 0 and at most 86400", args.timeout)));
+        return Err(Error::usage(
+            "--timeout",
+            format!("`{}` must be more than 0 and at most 86400", args.timeout),
+        ));
     }
     if !(args.latency_scale >= 0.0 && args.latency_scale.is_finite()) {
         return Err(Error::usage("--latency-scale", "must be a number of 0 or more"));
     }
     let timeout = Duration::from_secs_f64(args.timeout);
-    let opts = SimOptions { seed: args.seed, profile: args.profile, latency_scale: args.latency_scale };
+    let opts = SimOptions {
+        seed: args.seed,
+        profile: args.profile,
+        latency_scale: args.latency_scale,
+    };
     let rt = super::runtime()?;
     let (cfg, end) = rt.block_on(async {
         let listen = "127.0.0.1:0".parse().expect("a literal socket address");
@@ -128,12 +135,21 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             user_agent: concat!("healthcheck/", env!("CARGO_PKG_VERSION")).to_string(),
             headers: Vec::new(),
             insecure: false,
-            ca_pems: vec![("the simulated internet's CA".to_string(), server.ca_pem().as_bytes().to_vec())],
-            resolve: vec![ResolveRule { host: "*".into(), addr: server.addr() }],
+            ca_pems: vec![(
+                "the simulated internet's CA".to_string(),
+                server.ca_pem().as_bytes().to_vec(),
+            )],
+            resolve: vec![ResolveRule {
+                host: "*".into(),
+                addr: server.addr(),
+            }],
             dns_servers: Vec::new(),
             dns_concurrency: DNS_CONCURRENCY,
         },
-        probe: ProbeConfig { timeout, ..ProbeConfig::default() },
+        probe: ProbeConfig {
+            timeout,
+            ..ProbeConfig::default()
+        },
         output: Some(args.output.clone()),
         resume: None,
         format: Format::Csv,
@@ -151,11 +167,16 @@ fn score(path: &Path, opts: &SimOptions, timeout: Duration) -> Result<(u64, u64,
     })?;
     let (mut agree, mut total, mut first_miss) = (0, 0, None);
     for row in reader.deserialize::<OwnedRow>() {
-        let row = row.map_err(|e| Error::InputContent { path: path.to_path_buf(), message: e.to_string() })?;
+        let row = row.map_err(|e| Error::InputContent {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         total += 1;
         let Ok(url) = Url::parse(&row.url) else { continue };
         let truth = sim::truth(&url, opts, timeout);
-        if (truth.status_code, truth.success, truth.exception) == (row.status_code, row.success, row.exception) {
+        if (truth.status_code, truth.success, truth.exception)
+            == (row.status_code, row.success, row.exception)
+        {
             agree += 1;
         } else if first_miss.is_none() {
             first_miss = Some(format!(

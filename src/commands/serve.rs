@@ -2,8 +2,7 @@
 //! the benchmark script and for `oha`; or, with `--truth`, the expected result of every target as
 //! CSV, to score a check against.
 
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,10 +10,11 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::Scheme;
+use crate::config::Source;
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
 use crate::sim::{truth, Profile, SimOptions, SimServer};
-use crate::targets::{entries, Generated, Target};
+use crate::targets::Target;
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
 const TRUTH_COLUMNS: [&str; 8] = [
@@ -183,34 +183,19 @@ async fn until_signal() -> Result<()> {
 /// Write one truth row per target; invalid lines are skipped with a warning (they never reach a
 /// server). A closed stdout (`| head`) ends quietly.
 fn print_truth(targets: &TruthTargets, opts: &SimOptions) -> Result<Exit> {
-    let lines: Box<dyn Iterator<Item = io::Result<String>>> = match &targets.input {
-        Some(path) if path.as_os_str() == "-" => Box::new(entries(io::stdin().lock())),
-        Some(path) => {
-            let file = File::open(path).map_err(|source| Error::Input {
-                path: path.clone(),
-                source,
-            })?;
-            Box::new(entries(BufReader::new(file)))
-        }
-        None => {
-            let generated = Generated::new(&targets.alphabet, targets.length, targets.scheme, &targets.tld)
-                .map_err(|m| {
-                let flag = if m.contains("top-level") {
-                    "--tld"
-                } else {
-                    "--alphabet"
-                };
-                Error::usage(flag, m)
-            })?;
-            Box::new(generated.map(Ok))
-        }
-    };
-    let input_name = || targets.input.clone().unwrap_or_else(|| PathBuf::from("<stdin>"));
+    let from = Source::new(
+        targets.input.as_deref(),
+        &targets.alphabet,
+        targets.length,
+        targets.scheme,
+        &targets.tld,
+    )?;
+    let lines = from.open()?();
     let stdout = io::stdout().lock();
     match write_truth(lines, targets, opts, BufWriter::new(stdout)) {
         Ok(()) => Ok(Exit::Ok),
         Err(TruthError::Input(source)) => Err(Error::Input {
-            path: input_name(),
+            path: from.name(),
             source,
         }),
         Err(TruthError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),

@@ -231,12 +231,11 @@ async fn serve_connection(stream: TcpStream, open: Open) {
         // A failed handshake (the client refused a mismatched certificate) or a silent client
         // ends here.
         if let Ok(Ok(tls)) = tokio::time::timeout(IDLE_LIMIT, shared.tls.accept(stream)).await {
-            serve_http(tls, shared).await;
+            serve_http(tls, shared, open).await;
         }
     } else {
-        serve_http(stream, shared).await;
+        serve_http(stream, shared, open).await;
     }
-    drop(open);
 }
 
 /// A connection's transport, plain or TLS, with its socket at hand for a reset.
@@ -256,13 +255,17 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     }
 }
 
-async fn serve_http<T: Transport>(io: T, shared: Arc<Shared>) {
+/// `open` is let go as soon as the exchange is over, before the closing handshake: by then the
+/// client has (or may have) its answer and may open its next connection, which must not be
+/// counted together with this one.
+async fn serve_http<T: Transport>(io: T, shared: Arc<Shared>, open: Open) {
     let handler = Handler {
         shared: shared.clone(),
     };
     let mut conn = shared.http.serve_connection(TokioIo::new(io), handler);
     // Without shutdown, so that the socket can be taken back whatever happened.
     let result = poll_fn(|cx| conn.poll_without_shutdown(cx)).await;
+    drop(open);
     let mut io = conn.into_parts().io.into_inner();
     let fault = result
         .err()

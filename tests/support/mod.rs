@@ -157,7 +157,12 @@ pub fn rows(csv_text: &[u8]) -> Vec<OwnedRow> {
 /// Run a command that must exit 0 (stderr is shown when it does not) and parse its CSV rows.
 pub fn ok_rows(cmd: &mut assert_cmd::Command) -> Vec<OwnedRow> {
     let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     rows(&out.stdout)
 }
 
