@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{healthcheck, write_lines, Sim};
+use crate::support::{healthcheck, ok_stdout, write_lines, Sim};
 
 /// Ten rows whose aggregates are worked out by hand in the tests below.
 const ROWS: &str = "\
@@ -94,14 +94,7 @@ fn expected_json() -> serde_json::Value {
 }
 
 fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(ok_stdout(cmd)).unwrap()
 }
 
 #[test]

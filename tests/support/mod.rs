@@ -154,8 +154,8 @@ pub fn rows(csv_text: &[u8]) -> Vec<OwnedRow> {
         .collect()
 }
 
-/// Run a command that must exit 0 (stderr is shown when it does not) and parse its CSV rows.
-pub fn ok_rows(cmd: &mut assert_cmd::Command) -> Vec<OwnedRow> {
+/// Run a command that must exit 0 (stderr is shown when it does not) and return its stdout.
+pub fn ok_stdout(cmd: &mut assert_cmd::Command) -> Vec<u8> {
     let out = cmd.output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -163,7 +163,12 @@ pub fn ok_rows(cmd: &mut assert_cmd::Command) -> Vec<OwnedRow> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    rows(&out.stdout)
+    out.stdout
+}
+
+/// Run a check that must exit 0 and parse its CSV rows.
+pub fn ok_rows(cmd: &mut assert_cmd::Command) -> Vec<OwnedRow> {
+    rows(&ok_stdout(cmd))
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
