@@ -203,6 +203,24 @@ pub struct OwnedRow {
     pub elapsed_ms: Option<u64>,
 }
 
+#[cfg(test)]
+impl OwnedRow {
+    /// A row for the report's unit tests: success is the article's rule, status 200.
+    pub(crate) fn sample(status_code: Option<u16>, exception: Option<ErrorKind>, elapsed_ms: u64) -> Self {
+        OwnedRow {
+            url: "https://a.com".into(),
+            status_code,
+            success: status_code == Some(200),
+            exception,
+            error_detail: None,
+            final_url: None,
+            redirects: None,
+            method: None,
+            elapsed_ms: Some(elapsed_ms),
+        }
+    }
+}
+
 /// Which status codes count as success (`--success`): codes and inclusive ranges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuccessCodes(Vec<RangeInclusive<u16>>);

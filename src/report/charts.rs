@@ -424,17 +424,7 @@ mod tests {
             (Some(999), None, 10),
             (None, Some(ErrorKind::TooManyRedirects), 400),
         ] {
-            agg.add(&OwnedRow {
-                url: "https://a.com".into(),
-                status_code: status,
-                success: status == Some(200),
-                exception,
-                error_detail: None,
-                final_url: None,
-                redirects: None,
-                method: None,
-                elapsed_ms: Some(ms),
-            });
+            agg.add(&OwnedRow::sample(status, exception, ms));
         }
         agg
     }

@@ -111,17 +111,7 @@ mod tests {
     use crate::record::{ErrorKind, OwnedRow};
 
     fn row(status: Option<u16>, exception: Option<ErrorKind>, ms: u64) -> OwnedRow {
-        OwnedRow {
-            url: "https://a.com".into(),
-            status_code: status,
-            success: status == Some(200),
-            exception,
-            error_detail: None,
-            final_url: None,
-            redirects: None,
-            method: None,
-            elapsed_ms: Some(ms),
-        }
+        OwnedRow::sample(status, exception, ms)
     }
 
     #[test]
