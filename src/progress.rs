@@ -85,17 +85,21 @@ async fn draw_bar(counters: &Counters, total: Option<u64>, stop: CancellationTok
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
     };
     let template = match total {
-        Some(_) => "{bar:30} {pos}/{len} {per_sec} ETA {eta} {msg}",
-        None => "{spinner} {pos} checked {per_sec} {msg}",
+        Some(_) => "{bar:30} {pos}/{len} ETA {eta} {msg}",
+        None => "{spinner} {pos} checked {msg}",
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
+    let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         let (written, msg) = counters.line();
         bar.set_position(written);
-        bar.set_message(msg);
+        bar.set_message(format!(
+            "{msg}, {:.0} URLs/s",
+            written as f64 / start.elapsed().as_secs_f64()
+        ));
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.cancelled() => break,
