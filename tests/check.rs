@@ -480,3 +480,72 @@ fn json_lines_carry_the_same_fields() {
         (Some(410), false, Some(Method::Head))
     );
 }
+
+#[test]
+fn retries_follow_timeouts_and_refused_connections_but_not_answers() {
+    let refused = format!("http://127.0.0.1:{}/", refused_port());
+    let rows = ok_rows(
+        healthcheck()
+            .args(["--retries", "2", "-i", "-"])
+            .write_stdin(refused),
+    );
+    assert_eq!(rows[0].exception, Some(ErrorKind::Connect));
+    // Two backoffs, 250 ms then 500 ms, before the third and last try.
+    assert!(rows[0].elapsed_ms.unwrap() >= 750, "{:?}", rows[0]);
+
+    let sim = Sim::all_ok();
+    let rows = ok_rows(
+        healthcheck()
+            .args(["--retries", "1", "--timeout", "0.3", "-i", "-"])
+            .write_stdin(format!("{}\n", sim.url("/_/hang"))),
+    );
+    assert_eq!(rows[0].exception, Some(ErrorKind::Timeout));
+    assert_eq!(sim.stats().requests_total, 2);
+
+    let sim = Sim::all_ok();
+    let rows = ok_rows(
+        healthcheck()
+            .args(["--retries", "3", "-i", "-"])
+            .write_stdin(sim.url("/_/status/404")),
+    );
+    assert_eq!(rows[0].status_code, Some(404));
+    assert_eq!(sim.stats().requests_total, 1);
+}
+
+#[test]
+fn the_user_agent_and_extra_headers_are_sent() {
+    let (url, request) = crate::support::capture_one_request();
+    let rows = ok_rows(
+        healthcheck()
+            .args([
+                "--user-agent",
+                "probe/9",
+                "-H",
+                "X-Trace: abc:1",
+                "-H",
+                "Accept-Language: fr",
+                "-i",
+                "-",
+            ])
+            .write_stdin(url),
+    );
+    assert_eq!(rows[0].status_code, Some(200));
+    let head = request.join().unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("head /captured http/1.1\r\n"), "{head}");
+    for line in ["user-agent: probe/9", "x-trace: abc:1", "accept-language: fr"] {
+        assert!(
+            head.contains(&format!("\r\n{line}\r\n")),
+            "{line} missing from {head}"
+        );
+    }
+}
+
+#[test]
+fn insecure_accepts_a_certificate_from_an_unknown_issuer() {
+    let sim = Sim::all_ok();
+    let url = format!("https://{}/_/status/200", sim.addr());
+    let rows = ok_rows(healthcheck().args(["-k", "-i", "-"]).write_stdin(url.clone()));
+    assert_eq!((rows[0].status_code, rows[0].success), (Some(200), true));
+    let rows = ok_rows(healthcheck().args(["-i", "-"]).write_stdin(url));
+    assert_eq!(rows[0].exception, Some(ErrorKind::Tls));
+}

@@ -186,3 +186,36 @@ pub fn write_lines(dir: &tempfile::TempDir, name: &str, lines: &[String]) -> Pat
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
 }
+
+/// A one-shot HTTP server on 127.0.0.1 that answers 200 to the first request and hands back the
+/// request's head, so tests can see what the checker sent. It gives up after 10 s.
+pub fn capture_one_request() -> (String, thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/captured", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let handle = thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if std::time::Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("no request within 10 s: {e}"),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed before a whole request");
+            head.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    (url, handle)
+}
