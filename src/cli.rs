@@ -114,7 +114,7 @@ pub struct CheckArgs {
     pub success: SuccessCodes,
 
     /// The User-Agent header sent with every request.
-    #[arg(long, default_value = concat!("healthcheck/", env!("CARGO_PKG_VERSION")))]
+    #[arg(long, default_value = DEFAULT_USER_AGENT)]
     pub user_agent: String,
 
     /// An extra request header, `NAME:VALUE` (repeatable).
@@ -203,15 +203,41 @@ pub enum Format {
     Jsonl,
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
+/// What every request says it is, unless `--user-agent` says otherwise.
+pub const DEFAULT_USER_AGENT: &str = concat!("healthcheck/", env!("CARGO_PKG_VERSION"));
+
+/// The longest duration any flag takes: a day.
+const MAX_SECS: f64 = 86_400.0;
+
+/// A timeout: more than 0 and at most a day, fractions allowed.
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
+    parse_secs_in(s, false, MAX_SECS)
+}
+
+/// Seconds up to `max`, fractions allowed; 0 only when `zero` allows it.
+pub(crate) fn parse_secs_in(s: &str, zero: bool, max: f64) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!("`{s}` must be more than 0 and at most 86400 seconds"));
+    let low_ok = if zero { secs >= 0.0 } else { secs > 0.0 };
+    if !(low_ok && secs <= max) {
+        let range = if zero {
+            format!("from 0 to {max}")
+        } else {
+            format!("more than 0 and at most {max}")
+        };
+        return Err(format!("`{s}` must be {range} seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// A latency factor for the simulated internet: 0 (instant) to 1000.
+pub(crate) fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1000.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a factor from 0 to 1000")),
+    }
 }
 
 fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {

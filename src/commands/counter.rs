@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::hello::named_runtime;
+use crate::cli::parse_secs_in;
 use crate::error::{stdout_written, Result};
 use crate::exit_code::Exit;
 
@@ -61,14 +62,7 @@ pub struct CounterArgs {
 }
 
 fn parse_sleep(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(0.0..=MAX_SLEEP_SECS).contains(&secs) {
-        return Err(format!("`{s}` must be from 0 to {MAX_SLEEP_SECS} seconds"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    parse_secs_in(s, true, MAX_SLEEP_SECS)
 }
 
 pub fn run(args: CounterArgs) -> Result<Exit> {

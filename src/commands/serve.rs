@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::Scheme;
+use crate::cli::{parse_scale, parse_secs, Scheme};
 use crate::config::Source;
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
@@ -94,7 +94,7 @@ pub struct TruthTargets {
 
     /// With --truth: the checker's --timeout, in seconds, per request.
     #[arg(long, value_name = "SECS", default_value = "5", requires = "truth",
-          value_parser = parse_timeout)]
+          value_parser = parse_secs)]
     pub timeout: Duration,
 }
 
@@ -239,20 +239,6 @@ fn write_truth(
         }
     }
     csv.flush().map_err(TruthError::Output)
-}
-
-fn parse_scale(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(x) if (0.0..=1000.0).contains(&x) => Ok(x),
-        _ => Err(format!("`{s}` is not a factor from 0 to 1000")),
-    }
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match s.trim().parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
-        _ => Err(format!("`{s}` is not a number of seconds (0 to 86400)")),
-    }
 }
 
 #[cfg(test)]
