@@ -1,21 +1,21 @@
-//! Turn a reqwest error into an `ErrorKind` by walking its source chain and looking at the typed
-//! errors inside (our `DnsFailure`, rustls, io::Error kinds, hyper), never at Display strings:
-//! reqwest's own message is "error sending request" whatever went wrong.
+//! Turn an error into an `ErrorKind` by walking its source chain and looking at the typed errors
+//! inside (rustls, io::Error kinds, hyper), never at Display strings.
 
 use std::error::Error as StdError;
 use std::io;
 
+use crate::client::Failure;
 use crate::record::ErrorKind;
-use crate::resolve::DnsFailure;
 
-/// The kind of a failed request and the innermost message of its chain (the useful one).
-pub fn classify(err: &reqwest::Error) -> (ErrorKind, String) {
+/// The kind of `err`, or `fallback` (the kind of the stage that failed) when nothing in its
+/// chain says more, with the innermost message of the chain (the useful one).
+pub fn classify(err: &(dyn StdError + 'static), fallback: ErrorKind) -> Failure {
     let chain = chain(err);
-    let detail = chain
-        .last()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| err.to_string());
-    (kind_of(err, &chain), detail)
+    let detail = chain.last().map_or_else(|| err.to_string(), |e| e.to_string());
+    Failure {
+        kind: kind_of(&chain).unwrap_or(fallback),
+        detail,
+    }
 }
 
 /// Every error in the chain, with the inner error of a custom `io::Error` included:
@@ -33,35 +33,18 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
     out
 }
 
-fn kind_of(err: &reqwest::Error, chain: &[&(dyn StdError + 'static)]) -> ErrorKind {
-    let find =
-        |pred: &dyn Fn(&(dyn StdError + 'static)) -> Option<ErrorKind>| chain.iter().find_map(|e| pred(*e));
-    if find(&|e| e.is::<DnsFailure>().then_some(ErrorKind::Dns)).is_some() {
-        return ErrorKind::Dns;
+fn kind_of(chain: &[&(dyn StdError + 'static)]) -> Option<ErrorKind> {
+    if chain.iter().any(|e| e.is::<rustls::Error>()) {
+        return Some(ErrorKind::Tls);
     }
-    if err.is_timeout() {
-        return ErrorKind::Timeout;
-    }
-    if find(&|e| e.is::<rustls::Error>().then_some(ErrorKind::Tls)).is_some() {
-        return ErrorKind::Tls;
-    }
-    if let Some(kind) = find(&|e| e.downcast_ref::<io::Error>().and_then(|io| io_kind(io.kind()))) {
-        return kind;
-    }
-    if let Some(kind) = find(&|e| e.downcast_ref::<hyper::Error>().and_then(hyper_kind)) {
-        return kind;
-    }
-    if err.is_redirect() {
-        ErrorKind::TooManyRedirects
-    } else if err.is_builder() {
-        ErrorKind::InvalidUrl
-    } else if err.is_connect() {
-        ErrorKind::Connect
-    } else if err.is_body() || err.is_decode() {
-        ErrorKind::Protocol
-    } else {
-        ErrorKind::Other
-    }
+    chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<io::Error>().and_then(|io| io_kind(io.kind())))
+        .or_else(|| {
+            chain
+                .iter()
+                .find_map(|e| e.downcast_ref::<hyper::Error>().and_then(hyper_kind))
+        })
 }
 
 fn io_kind(kind: io::ErrorKind) -> Option<ErrorKind> {
@@ -100,14 +83,11 @@ mod tests {
 
     #[test]
     fn the_chain_includes_the_inner_error_of_a_custom_io_error() {
-        let inner = DnsFailure("no such host".into());
-        let err = Outer(io::Error::other(inner));
-        let chain = chain(&err);
-        assert!(chain.iter().any(|e| e.is::<DnsFailure>()));
-        assert_eq!(
-            chain.last().map(|e| e.to_string()).as_deref(),
-            Some("no such host")
-        );
+        let inner = rustls::Error::General("bad handshake".into());
+        let err = Outer(io::Error::new(io::ErrorKind::InvalidData, inner));
+        let failure = classify(&err, ErrorKind::Other);
+        assert_eq!(failure.kind, ErrorKind::Tls, "rustls wins over the io kind");
+        assert_eq!(failure.detail, "unexpected error: bad handshake");
     }
 
     #[test]
@@ -119,5 +99,12 @@ mod tests {
         assert_eq!(io_kind(io::ErrorKind::ConnectionReset), Some(ErrorKind::Reset));
         assert_eq!(io_kind(io::ErrorKind::TimedOut), Some(ErrorKind::Timeout));
         assert_eq!(io_kind(io::ErrorKind::NotFound), None);
+    }
+
+    #[test]
+    fn an_unknown_error_takes_the_kind_of_its_stage() {
+        let err = io::Error::new(io::ErrorKind::UnexpectedEof, "eof");
+        assert_eq!(classify(&err, ErrorKind::Tls).kind, ErrorKind::Tls);
+        assert_eq!(classify(&err, ErrorKind::Connect).kind, ErrorKind::Connect);
     }
 }

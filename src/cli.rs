@@ -84,6 +84,11 @@ pub struct CheckArgs {
     #[arg(short, long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub concurrency: u64,
 
+    /// Threads that run the checks. One keeps up with the network for plain HTTP at the least
+    /// CPU and memory; more spread TLS handshakes over cores when they keep one core busy.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
+
     /// Seconds allowed for one request of a URL, redirects included (a GET fallback or a
     /// retry gets its own).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
@@ -253,10 +258,10 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
         .split_once(':')
         .ok_or_else(|| format!("`{s}` is not NAME:VALUE"))?;
     let name = name.trim();
-    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+    hyper::header::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("`{name}` is not a valid header name"))?;
     let value = value.trim();
-    reqwest::header::HeaderValue::from_str(value)
+    hyper::header::HeaderValue::from_str(value)
         .map_err(|_| format!("`{value}` is not a valid header value"))?;
     Ok((name.to_string(), value.to_string()))
 }

@@ -28,6 +28,8 @@ use crate::{client, limits, resume};
 
 /// Targets read ahead of the probes.
 const READ_AHEAD: usize = 1024;
+/// Slots the reader waits for at once.
+const READ_BATCH: usize = READ_AHEAD / 4;
 
 /// How a run ended, for the command to turn into an exit code.
 #[derive(Debug)]
@@ -162,12 +164,20 @@ fn spawn_reader(
     let open = cfg.source.open()?;
     let job = move || -> io::Result<()> {
         let targets = open().map(|line| line.map(|line| Target::parse(&line, scheme)));
-        for target in select(targets, shard, done, |t: &Target| t.display()) {
-            if tx.blocking_send(target?).is_err() {
-                break;
+        let mut targets = select(targets, shard, done, |t: &Target| t.display());
+        // Room is reserved a batch at a time: waiting for one free slot would wake this thread
+        // (a futex call and two context switches) for every target the probes take.
+        loop {
+            let Ok(permits) = futures::executor::block_on(tx.reserve_many(READ_BATCH)) else {
+                return Ok(()); // the pipeline stopped taking targets
+            };
+            for permit in permits {
+                match targets.next() {
+                    Some(target) => permit.send(target?),
+                    None => return Ok(()),
+                }
             }
         }
-        Ok(())
     };
     let handle = thread::Builder::new()
         .name("targets".into())

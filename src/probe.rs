@@ -4,11 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
 use url::Url;
 
-use crate::classify::classify;
 use crate::cli::GetFallback;
+use crate::client::{Answer, Client, Failure};
 use crate::record::{ErrorKind, Method, Outcome, Record, SuccessCodes};
 use crate::targets::Target;
 
@@ -38,7 +37,7 @@ impl Default for ProbeConfig {
 
 /// Where one request (with its redirects) ended.
 struct Attempt {
-    result: Result<u16, (ErrorKind, String)>,
+    result: Result<u16, Failure>,
     method: Method,
     final_url: Url,
     redirects: u32,
@@ -56,9 +55,9 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
             attempt = follow(client, cfg, &url, Method::Get).await;
         }
-        match attempt.result {
-            Err((kind, _))
-                if retry < cfg.retries && matches!(kind, ErrorKind::Timeout | ErrorKind::Connect) =>
+        match &attempt.result {
+            Err(failure)
+                if retry < cfg.retries && matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Connect) =>
             {
                 tokio::time::sleep(backoff(retry)).await;
                 retry += 1;
@@ -68,7 +67,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
     };
     let outcome = match attempt.result {
         Ok(status) => Outcome::Response { status },
-        Err((kind, detail)) => Outcome::Failed { kind, detail },
+        Err(Failure { kind, detail }) => Outcome::Failed { kind, detail },
     };
     Record {
         url: display,
@@ -84,13 +83,13 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
 /// Whether a HEAD result calls for one more try with GET (`--get-fallback`). Never after a
 /// timeout: a host that did not answer HEAD in time will not answer GET either, and the retry
 /// would double the cost of every dead host.
-fn wants_get(policy: GetFallback, result: &Result<u16, (ErrorKind, String)>) -> bool {
+fn wants_get(policy: GetFallback, result: &Result<u16, Failure>) -> bool {
     match (policy, result) {
         (GetFallback::Never, _) => false,
         (_, Ok(405 | 501)) => true,
         (GetFallback::AnyError, Ok(status)) => *status >= 400,
-        (GetFallback::AnyError, Err((kind, _))) => {
-            matches!(kind, ErrorKind::Reset | ErrorKind::Protocol)
+        (GetFallback::AnyError, Err(failure)) => {
+            matches!(failure.kind, ErrorKind::Reset | ErrorKind::Protocol)
         }
         (GetFallback::Status405, _) => false,
     }
@@ -107,25 +106,23 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
     let mut url = start_url.clone();
     let mut redirects = 0;
     let result = loop {
-        let request = match method {
-            Method::Head => client.head(url.clone()),
-            Method::Get => client.get(url.clone()),
+        let answer = match tokio::time::timeout_at(deadline, client.send(method, &url)).await {
+            Err(_) => {
+                break Err(Failure::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {:?}", cfg.timeout),
+                ))
+            }
+            Ok(Err(failure)) => break Err(failure),
+            Ok(Ok(answer)) => answer,
         };
-        let response = match tokio::time::timeout_at(deadline, request.send()).await {
-            Err(_) => break Err((ErrorKind::Timeout, format!("no answer within {:?}", cfg.timeout))),
-            Ok(Err(e)) => break Err(classify(&e)),
-            Ok(Ok(response)) => response,
+        let Some(next) = redirect_target(&url, &answer) else {
+            break Ok(answer.status.as_u16());
         };
-        let status = response.status();
-        // The body is never read: dropping the response closes the (unpooled) connection.
-        let Some(next) = redirect_target(&url, status, &response) else {
-            break Ok(status.as_u16());
-        };
-        drop(response);
         match next {
-            Err(detail) => break Err((ErrorKind::Protocol, detail)),
+            Err(detail) => break Err(Failure::new(ErrorKind::Protocol, detail)),
             Ok(_) if redirects == cfg.max_redirects => {
-                break Err((
+                break Err(Failure::new(
                     ErrorKind::TooManyRedirects,
                     format!("more than {} redirects, the last from {url}", cfg.max_redirects),
                 ))
@@ -145,15 +142,11 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
 }
 
 /// The next URL of a redirect, `None` when the response is not one to follow.
-fn redirect_target(
-    url: &Url,
-    status: StatusCode,
-    response: &reqwest::Response,
-) -> Option<Result<Url, String>> {
-    if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
+    if !matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = response.headers().get(reqwest::header::LOCATION)?;
+    let location = answer.location.as_ref()?;
     let next = location
         .to_str()
         .map_err(|_| "redirect Location is not text".to_string())
@@ -176,7 +169,7 @@ mod tests {
     fn get_fallback_follows_the_policy() {
         use GetFallback::*;
         let status = |s| Ok(s);
-        let err = |k| Err((k, String::new()));
+        let err = |k| Err(Failure::new(k, ""));
         assert!(wants_get(Status405, &status(405)));
         assert!(wants_get(Status405, &status(501)));
         assert!(!wants_get(Status405, &status(404)));

@@ -1,16 +1,14 @@
-//! Name resolution for the shared client: `--resolve` overrides first, then hickory (async, no
+//! Name resolution for the client: `--resolve` overrides first, then hickory (async, no
 //! blocking pool) behind a semaphore with its own timeout, so DNS failures are typed and a
 //! thousand look-ups do not flood the upstream resolver.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::sync::Semaphore;
 
 /// One `--resolve HOST:PORT:ADDR` rule. The port of a plain ADDR is 0, meaning "the URL's port".
@@ -51,16 +49,16 @@ impl ResolveRule {
     }
 }
 
-/// A DNS failure, wrapped so that `classify` can find it in reqwest's error chain by type.
+/// Why a name has no address.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct DnsFailure(pub String);
 
-/// The resolver handed to reqwest.
+/// The client's resolver.
 pub struct Resolver {
     rules: Vec<ResolveRule>,
     system: Option<TokioResolver>,
-    permits: Arc<Semaphore>,
+    permits: Semaphore,
     timeout: Duration,
 }
 
@@ -87,7 +85,7 @@ impl Resolver {
         Resolver {
             rules,
             system,
-            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            permits: Semaphore::new(max_in_flight.max(1)),
             timeout,
         }
     }
@@ -97,37 +95,35 @@ impl Resolver {
     }
 }
 
-impl Resolve for Resolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        if let Some(addr) = self.lookup_override(name.as_str()) {
-            return Box::pin(async move { Ok(Box::new(std::iter::once(addr)) as Addrs) });
+impl Resolver {
+    /// The addresses to try for `host` (a name, not an IP literal), in order, with `port` where
+    /// a `--resolve` rule gives none.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DnsFailure> {
+        let with_port = |addr: SocketAddr| match addr.port() {
+            0 => SocketAddr::new(addr.ip(), port),
+            _ => addr,
+        };
+        if let Some(addr) = self.lookup_override(host) {
+            return Ok(vec![with_port(addr)]);
         }
-        let system = self.system.clone();
-        let permits = self.permits.clone();
-        let timeout = self.timeout;
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let fail =
-                |msg: String| -> Box<dyn std::error::Error + Send + Sync> { Box::new(DnsFailure(msg)) };
-            let Some(system) = system else {
-                return Err(fail(format!("no resolver configured for {host}")));
-            };
-            let lookup = async {
-                let _permit = permits.acquire_owned().await;
-                system.lookup_ip(host.as_str()).await
-            };
-            match tokio::time::timeout(timeout, lookup).await {
-                Err(_) => Err(fail(format!("DNS look-up of {host} timed out"))),
-                Ok(Err(e)) => Err(fail(e.to_string())),
-                Ok(Ok(ips)) => {
-                    let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, 0)).collect();
-                    if addrs.is_empty() {
-                        return Err(fail(format!("no address for {host}")));
-                    }
-                    Ok(Box::new(addrs.into_iter()) as Addrs)
+        let Some(system) = &self.system else {
+            return Err(DnsFailure(format!("no resolver configured for {host}")));
+        };
+        let lookup = async {
+            let _permit = self.permits.acquire().await;
+            system.lookup_ip(host).await
+        };
+        match tokio::time::timeout(self.timeout, lookup).await {
+            Err(_) => Err(DnsFailure(format!("DNS look-up of {host} timed out"))),
+            Ok(Err(e)) => Err(DnsFailure(e.to_string())),
+            Ok(Ok(ips)) => {
+                let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+                if addrs.is_empty() {
+                    return Err(DnsFailure(format!("no address for {host}")));
                 }
+                Ok(addrs)
             }
-        })
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use crate::exit_code::Exit;
 use crate::pipeline::{self, RunEnd};
 
 pub fn run(args: CheckArgs, quiet: bool) -> Result<Exit> {
+    let threads = args.threads;
     let cfg = CheckConfig::from_args(args, quiet)?;
-    let rt = super::runtime()?;
+    let rt = super::check_runtime(threads.into())?;
     let end = rt.block_on(async {
         let (stop, abandon) = (CancellationToken::new(), CancellationToken::new());
         pipeline::watch_signals(stop.clone(), abandon.clone());

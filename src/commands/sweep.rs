@@ -62,7 +62,7 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<Exit> {
         })?;
     }
 
-    let rt = super::runtime()?;
+    let rt = super::check_runtime(args.check.threads.into())?;
     let mut runs = Vec::new();
     let mut any_unhealthy = false;
     let interrupted = rt.block_on(async {
