@@ -8,7 +8,7 @@
 # user+sys CPU and peak RSS (/usr/bin/time), URLs/s, rows written against targets, and for the
 # seed-like workload the efficiency: the makespan of an ideal FIFO scheduler with C slots fed the
 # true per-target times (`healthcheck serve --truth`), divided by the measured wall time.
-# Results: benches/results/e2e-<date>.csv, plus a line per run on stdout.
+# Results: benches/results/e2e-<date>-<commit>.csv, plus a line per run on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ workloads=("$@")
 cargo build --release --locked -q
 bin=target/release/healthcheck
 work=$(mktemp -d)
-results=benches/results/e2e-$(date +%Y-%m-%d).csv
+results=benches/results/e2e-$(date +%Y-%m-%d)-$(git rev-parse --short HEAD).csv
 mkdir -p benches/results
 [ -f "$results" ] || echo "workload,targets,concurrency,wall_s,cpu_s,peak_rss_mib,urls_per_s,rows,ideal_s,efficiency" > "$results"
 ulimit -n "$(ulimit -Hn)"
