@@ -297,5 +297,7 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.check.concurrency, 10);
         assert!(Cli::try_parse_from(["healthcheck", "-c", "0"]).is_err());
+        assert!(Cli::try_parse_from(["healthcheck", "--threads", "0"]).is_err());
+        assert_eq!(Cli::try_parse_from(["healthcheck"]).unwrap().check.threads, 1);
     }
 }

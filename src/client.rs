@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, HOST, LOCATION, USER_AGENT};
@@ -36,6 +37,9 @@ use crate::error::{Error, Result};
 use crate::record::{ErrorKind, Method};
 use crate::resolve::{ResolveRule, Resolver};
 
+/// How long a connection attempt runs alone before the host's next address is tried too
+/// (RFC 8305 recommends 250 ms).
+const STAGGER: Duration = Duration::from_millis(250);
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 2048;
 
@@ -170,32 +174,25 @@ impl Client {
             .port_or_known_default()
             .ok_or_else(|| Failure::new(ErrorKind::InvalidUrl, format!("`{url}` has no port")))?;
         let request = self.request(method, url, host)?;
-        let https = url.scheme() == "https";
-        let connect = async {
-            let tcp = self.connect(url, port).await?;
-            if !https {
-                return Ok(Stream::Plain(tcp));
-            }
-            let name = server_name(url)?;
-            let tls = inner
-                .tls
-                .connect(name, tcp)
-                .await
-                .map_err(|e| classify(&e, ErrorKind::Tls))?;
-            Ok(Stream::Tls(Box::new(tls)))
+        // One deadline for DNS, TCP and TLS together.
+        let deadline = tokio::time::Instant::now() + inner.connect_timeout;
+        let too_slow = |_| {
+            Failure::new(
+                ErrorKind::Timeout,
+                format!("no connection within {:?}", inner.connect_timeout),
+            )
         };
-        let stream = tokio::time::timeout(inner.connect_timeout, connect)
+        let tcp = tokio::time::timeout_at(deadline, self.connect(url, port))
             .await
-            .map_err(|_| {
-                Failure::new(
-                    ErrorKind::Timeout,
-                    format!("no connection within {:?}", inner.connect_timeout),
-                )
-            })??;
-        match stream {
-            Stream::Plain(tcp) => exchange(tcp, request).await,
-            Stream::Tls(tls) => exchange(*tls, request).await,
+            .map_err(too_slow)??;
+        if url.scheme() != "https" {
+            return exchange(tcp, request).await;
         }
+        let tls = tokio::time::timeout_at(deadline, inner.tls.connect(server_name(url)?, tcp))
+            .await
+            .map_err(too_slow)?
+            .map_err(|e| classify(&e, ErrorKind::Tls))?;
+        exchange(tls, request).await
     }
 
     fn request(
@@ -245,16 +242,43 @@ impl Client {
                 ))
             }
         };
-        let mut last = None;
-        for addr in addrs {
-            match connect_to(addr).await {
-                Ok(tcp) => return Ok(tcp),
-                Err(e) => last = Some(e),
+        connect_any(addrs)
+            .await
+            .map_err(|e| classify(&e, ErrorKind::Connect))
+    }
+}
+
+/// Connect to the first of `addrs` that accepts. A host's first address may be dead (a
+/// blackholed IPv6 route, a stale A record), so, as in Happy Eyeballs (RFC 8305), the next
+/// address gets its own attempt whenever `STAGGER` passes without an answer, and the first
+/// connection wins.
+async fn connect_any(addrs: Vec<SocketAddr>) -> io::Result<TcpStream> {
+    if let [addr] = addrs[..] {
+        return connect_to(addr).await; // the usual case, without the timer
+    }
+    let mut next = addrs.into_iter();
+    let mut attempts = FuturesUnordered::new();
+    let mut last_error = None;
+    loop {
+        if attempts.is_empty() {
+            match next.next() {
+                Some(addr) => attempts.push(connect_to(addr)),
+                None => {
+                    return Err(last_error.unwrap_or_else(|| {
+                        io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to")
+                    }))
+                }
             }
         }
-        let e = last
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to"));
-        Err(classify(&e, ErrorKind::Connect))
+        tokio::select! {
+            Some(result) = attempts.next() => match result {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last_error = Some(e),
+            },
+            () = tokio::time::sleep(STAGGER), if next.len() > 0 => {
+                attempts.extend(next.next().map(connect_to));
+            }
+        }
     }
 }
 
@@ -282,12 +306,6 @@ fn server_name(url: &Url) -> std::result::Result<ServerName<'static>, Failure> {
             format!("`{url}` is no TLS server name: {e}"),
         )
     })
-}
-
-enum Stream {
-    Plain(TcpStream),
-    // Boxed: a TLS session is some hundreds of bytes, and most targets are plain HTTP.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Write `request` and read the answer's head, driving the connection in this task. Dropping
@@ -400,5 +418,55 @@ impl ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> (std::net::TcpListener, SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        (listener, addr)
+    }
+
+    /// An address whose SYNs are dropped: a listener with a full accept queue.
+    fn dead() -> (socket2::Socket, std::net::TcpStream, SocketAddr) {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let filler = std::net::TcpStream::connect(addr).unwrap();
+        (socket, filler, addr)
+    }
+
+    #[tokio::test]
+    async fn a_dead_or_refusing_first_address_gives_way_to_a_live_one() {
+        let (_listener, live) = live();
+        let (_socket, _filler, dead) = dead();
+        let refused = live_then_closed();
+        for addrs in [vec![dead, live], vec![refused, live]] {
+            let tcp = tokio::time::timeout(Duration::from_secs(10), connect_any(addrs.clone()))
+                .await
+                .expect("the live address answers long before this")
+                .expect("a connection");
+            assert_eq!(tcp.peer_addr().unwrap(), live, "{addrs:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_every_address_refuses_the_last_error_is_returned() {
+        let addrs = vec![live_then_closed(), live_then_closed()];
+        let err = connect_any(addrs).await.expect_err("nothing listens");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        let err = connect_any(Vec::new()).await.expect_err("no address");
+        assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
+    fn live_then_closed() -> SocketAddr {
+        live().1
     }
 }

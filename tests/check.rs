@@ -63,6 +63,15 @@ fn each_exception_kind_comes_from_a_real_local_fault() {
 
 #[test]
 fn a_thousand_mixed_targets_at_concurrency_200_give_exactly_one_row_each() {
+    mixed_targets_give_exactly_one_row_each(1);
+}
+
+#[test]
+fn on_several_threads_the_same_targets_give_the_same_rows() {
+    mixed_targets_give_exactly_one_row_each(3);
+}
+
+fn mixed_targets_give_exactly_one_row_each(threads: u16) {
     let sim = Sim::all_ok();
     let dir = tempfile::tempdir().unwrap();
     let refused = refused_port();
@@ -85,7 +94,15 @@ fn a_thousand_mixed_targets_at_concurrency_200_give_exactly_one_row_each() {
     let input = write_lines(&dir, "targets.txt", &lines);
     let rows = ok_rows(
         healthcheck()
-            .args(["-c", "200", "--timeout", "1", "-i"])
+            .args([
+                "-c",
+                "200",
+                "--timeout",
+                "1",
+                "--threads",
+                &threads.to_string(),
+                "-i",
+            ])
             .arg(&input),
     );
     assert_eq!(rows.len(), 1200);
