@@ -188,11 +188,13 @@ impl Client {
         if url.scheme() != "https" {
             return exchange(tcp, request).await;
         }
-        let tls = tokio::time::timeout_at(deadline, inner.tls.connect(server_name(url)?, tcp))
+        // Boxed: a TLS session is kilobytes, and inline it would make every probe's future (and
+        // so every spawned task) that much larger, plain HTTP ones included.
+        let tls = tokio::time::timeout_at(deadline, Box::pin(inner.tls.connect(server_name(url)?, tcp)))
             .await
             .map_err(too_slow)?
             .map_err(|e| classify(&e, ErrorKind::Tls))?;
-        exchange(tls, request).await
+        Box::pin(exchange(tls, request)).await
     }
 
     fn request(
