@@ -6,6 +6,12 @@ use clap::Parser;
 use healthcheck::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
+// Peak memory stays flat over hundreds of thousands of URLs with jemalloc; glibc's heap
+// fragments slowly under connection buffers of mixed lifetimes (README, "Performance").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
