@@ -1,9 +1,9 @@
 //! The run: targets -> spawned probes -> `buffer_unordered(concurrency)` -> the writer.
 //!
 //! This is the only concurrent stage. Each probe is its own task, spawned lazily inside `map`
-//! (so at most `concurrency` exist), which puts TLS handshakes on every core and keeps probes
-//! running while the writer is busy: a slow reader of stdout never turns an answer into a false
-//! timeout. Ctrl-C or SIGTERM stops taking targets and lets the probes in flight finish; a second
+//! (so at most `concurrency` exist), which keeps probes running while the writer is busy (a
+//! slow reader of stdout never turns an answer into a false timeout) and, with `--threads` above
+//! one, spreads TLS handshakes over the workers. Ctrl-C or SIGTERM stops taking targets and lets the probes in flight finish; a second
 //! one abandons them (their URLs get no row, so `--resume` checks them again).
 
 use std::io;
@@ -42,9 +42,10 @@ pub struct RunEnd {
 /// Check every target of `cfg`, stream the rows, and return the summary. `stop` is cancelled
 /// to stop taking targets (the first Ctrl-C), `abandon` to give up on the probes in flight.
 pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
-    // Driven from a worker rather than the thread that called `block_on`: each finished probe
-    // then wakes a task on the runtime's own threads instead of parking and unparking a thread
-    // outside it (about 4% less CPU in the seed-like benchmark).
+    // On a multi-thread runtime (`--threads` above one), driven from a worker rather than the
+    // thread that called `block_on`: each finished probe then wakes a task on the runtime's own
+    // threads instead of parking and unparking a thread outside it (about 4% less CPU in the
+    // seed-like benchmark). On the one-thread runtime the spawn costs nothing.
     tokio::spawn(drive(cfg, stop, abandon))
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
