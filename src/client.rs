@@ -167,13 +167,16 @@ impl Client {
     /// bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP and TLS.
     pub async fn send(&self, method: Method, url: &Url) -> std::result::Result<Answer, Failure> {
         let inner = &*self.0;
-        let host = url
-            .host_str()
-            .ok_or_else(|| Failure::new(ErrorKind::InvalidUrl, format!("`{url}` has no host")))?;
+        let (Some(host), Some(host_str)) = (url.host(), url.host_str()) else {
+            return Err(Failure::new(
+                ErrorKind::InvalidUrl,
+                format!("`{url}` has no host"),
+            ));
+        };
         let port = url
             .port_or_known_default()
             .ok_or_else(|| Failure::new(ErrorKind::InvalidUrl, format!("`{url}` has no port")))?;
-        let request = self.request(method, url, host)?;
+        let request = self.request(method, url, host_str)?;
         // One deadline for DNS, TCP and TLS together.
         let deadline = tokio::time::Instant::now() + inner.connect_timeout;
         let too_slow = |_| {
@@ -182,7 +185,7 @@ impl Client {
                 format!("no connection within {:?}", inner.connect_timeout),
             )
         };
-        let tcp = tokio::time::timeout_at(deadline, self.connect(url, port))
+        let tcp = tokio::time::timeout_at(deadline, self.connect(host, port))
             .await
             .map_err(too_slow)??;
         if url.scheme() != "https" {
@@ -226,23 +229,17 @@ impl Client {
         Ok(request)
     }
 
-    /// Connect to the first address of `url`'s host that accepts.
-    async fn connect(&self, url: &Url, port: u16) -> std::result::Result<TcpStream, Failure> {
-        let addrs = match url.host() {
-            Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
-            Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
-            Some(url::Host::Domain(name)) => self
+    /// Connect to the first address of `host` that accepts.
+    async fn connect(&self, host: url::Host<&str>, port: u16) -> std::result::Result<TcpStream, Failure> {
+        let addrs = match host {
+            url::Host::Ipv4(ip) => vec![SocketAddr::new(ip.into(), port)],
+            url::Host::Ipv6(ip) => vec![SocketAddr::new(ip.into(), port)],
+            url::Host::Domain(name) => self
                 .0
                 .resolver
                 .resolve(name, port)
                 .await
                 .map_err(|e| Failure::new(ErrorKind::Dns, e.0))?,
-            None => {
-                return Err(Failure::new(
-                    ErrorKind::InvalidUrl,
-                    format!("`{url}` has no host"),
-                ))
-            }
         };
         connect_any(addrs)
             .await
