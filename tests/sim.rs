@@ -30,6 +30,8 @@ async fn start(opts: SimOptions) -> SimServer {
 /// A client like the checker's (no pool, no redirects followed, no proxy) that trusts the
 /// server's CA and sends `names` to it.
 fn client(server: &SimServer, names: &[&str], timeout: Duration) -> Client {
+    // reqwest is built without a crypto provider of its own: use the ring one the crate uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = Certificate::from_pem(server.ca_pem().as_bytes()).expect("the CA is PEM");
     let mut builder = Client::builder()
         .add_root_certificate(ca)
