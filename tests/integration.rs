@@ -15,3 +15,6 @@ mod counter;
 mod sim;
 // `report` and `sweep`: looking at the data (issue 5).
 mod report;
+
+// Real servers' habits: big heads, resets, credentials, proxies, IPv6, TLS hang-ups (issue 10).
+mod real;
