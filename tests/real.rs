@@ -399,3 +399,27 @@ fn dns_failures_say_what_failed_in_words() {
     assert_eq!(rows[0].exception, Some(ErrorKind::Dns));
     assert_eq!(rows[0].error_detail.as_deref(), Some("no such host: nope.test"));
 }
+
+#[test]
+fn the_simulated_internet_sends_big_heads_and_resets_after_answers_too() {
+    let sim = crate::support::Sim::all_ok();
+    let port = sim.addr().port();
+    let input: String = ["http", "https"]
+        .iter()
+        .flat_map(|scheme| {
+            ["/_/big-head/16000", "/_/reset-after"]
+                .map(|path| format!("{scheme}://localhost:{port}{path}\n"))
+        })
+        .collect();
+    let rows = ok_rows(
+        healthcheck()
+            .args(["--resolve", &format!("localhost:0:{}", sim.addr()), "--ca-cert"])
+            .arg(sim.ca_file())
+            .args(["-i", "-"])
+            .write_stdin(input),
+    );
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        assert_eq!(row.status_code, Some(200), "{row:?}");
+    }
+}
