@@ -3,6 +3,10 @@
 #
 #   scripts/bench.sh [workload ...]     workloads: seed (1), throughput (2), scale (3), fds; default: all
 #
+# Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
+# both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
+# N times (default 1); LEVELS="100 1000 5000" sets the seed workload's concurrency levels.
+#
 # Every target has its own loopback address (http://127.A.B.C:PORT/label), so, as on the real
 # internet, no connection can be reused across targets. For each run it records wall time,
 # user+sys CPU and peak RSS (/usr/bin/time), URLs/s, rows written against targets, and for the
@@ -50,12 +54,21 @@ for i, label in zip(range(n), labels):
 PY
 }
 
-# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]: one measured check.
+# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]: one measured check by ours, then by BASELINE.
 run() {
-    local name=$1 file=$2 c=$3 truth=${4:-} n
+    local r
+    for r in $(seq "${REPEAT:-1}"); do
+        run_one "$bin" "$@"
+        [ -z "${BASELINE:-}" ] || run_one "$BASELINE" "$1@baseline" "${@:2}"
+    done
+}
+
+# run_one BINARY NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]
+run_one() {
+    local checker=$1 name=$2 file=$3 c=$4 truth=${5:-} n
     n=$(wc -l < "$file")
     /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-        "$bin" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json"
+        "$checker" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json"
     read -r wall user sys rss_kb < "$work/time"
     local rows cpu rss rate ideal=- eff=-
     rows=$(($(wc -l < "$work/out.csv") - 1))
@@ -72,7 +85,7 @@ for w in "${workloads[@]}"; do
         serve seed 1
         targets 17576 3 > "$work/seed.txt"
         "$bin" serve --truth -i "$work/seed.txt" --timeout 5 > "$work/truth.csv"
-        for c in 100 1000 5000; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
+        for c in ${LEVELS:-100 1000 5000}; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
     throughput) # (2) 50,000 instant 200s at concurrency 1,000, against oha on the same server,
         # alternating five times so that both see the same noise; compare the medians
         serve all-ok 0
