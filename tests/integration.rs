@@ -15,3 +15,5 @@ mod counter;
 mod sim;
 // `report` and `sweep`: looking at the data (issue 5).
 mod report;
+// At the edges of input, output and the machine's limits: nothing lost, nothing silent (issue 11).
+mod edges;

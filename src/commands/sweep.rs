@@ -30,7 +30,7 @@ const NULL_DEVICE: &str = if cfg!(windows) { "NUL" } else { "/dev/null" };
     mut_arg("summary_json", |a| a.hide(true).conflicts_with("levels"))
 )]
 pub struct SweepArgs {
-    /// The concurrency levels to compare, e.g. `10,100,1000` (they replace --concurrency).
+    /// The concurrency levels to compare, e.g. `10,100,1000`.
     #[arg(
         long,
         value_name = "LIST",
