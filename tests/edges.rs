@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use healthcheck::record::ErrorKind;
 
-use crate::support::{healthcheck, rows, write_lines, Sim};
+use crate::support::{healthcheck, rows, spawn_generated, write_lines, Sim};
 
 const HEADER: &str = "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms";
 
@@ -263,21 +263,7 @@ fn a_reader_gone_before_the_header_ends_the_run_quietly() {
 fn a_second_ctrl_c_ends_the_run_within_a_second_even_when_stdout_is_stalled() {
     let sim = Sim::all_ok();
     // 17,576 rows into a pipe nobody reads: the writer blocks, then the channel fills.
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("healthcheck"))
-        .args([
-            "--scheme",
-            "http",
-            "--length",
-            "3",
-            "-c",
-            "50",
-            "--resolve",
-            &sim.resolve_all(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_generated(&sim, Stdio::null());
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let sigint = || nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     std::thread::sleep(Duration::from_secs(2));
