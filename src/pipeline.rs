@@ -204,11 +204,15 @@ fn spawn_reader(
 /// process at once: the handler installed here replaced the default one, so without this a
 /// run stuck anywhere could no longer be interrupted.
 pub fn watch_signals(stop: CancellationToken, abandon: CancellationToken) {
+    // Registered now, not in the task: a signal before the task first runs is not lost.
+    let Some(mut signals) = Signals::new() else {
+        return;
+    };
     tokio::spawn(async move {
-        let mut signals = 0;
-        while next_signal().await {
-            signals += 1;
-            match signals {
+        let mut count = 0;
+        while signals.next().await {
+            count += 1;
+            match count {
                 1 => {
                     tracing::warn!("interrupted: finishing the checks in flight (again to abandon them)");
                     stop.cancel();
@@ -226,22 +230,43 @@ pub fn watch_signals(stop: CancellationToken, abandon: CancellationToken) {
     });
 }
 
-/// Wait for SIGINT or SIGTERM; `false` if signals cannot be watched here.
-async fn next_signal() -> bool {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, watched from creation on, so that none is missed between two waits.
+#[cfg(unix)]
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    /// `None` if signals cannot be watched here.
+    fn new() -> Option<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            return false;
-        };
+        Some(Signals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    /// Wait for the next signal; `false` when none can come any more.
+    async fn next(&mut self) -> bool {
         tokio::select! {
-            _ = int.recv() => true,
-            _ = term.recv() => true,
+            s = self.int.recv() => s.is_some(),
+            s = self.term.recv() => s.is_some(),
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Option<Self> {
+        Some(Signals)
+    }
+
+    async fn next(&mut self) -> bool {
         tokio::signal::ctrl_c().await.is_ok()
     }
 }

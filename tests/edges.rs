@@ -264,29 +264,58 @@ fn a_second_ctrl_c_ends_the_run_within_a_second_even_when_stdout_is_stalled() {
     let sim = Sim::all_ok();
     // 17,576 rows into a pipe nobody reads: the writer blocks, then the channel fills.
     let mut child = spawn_generated(&sim, Stdio::null());
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let sigint = || nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    sigint();
+    interrupt(&child);
     std::thread::sleep(Duration::from_millis(300));
-    sigint();
+    interrupt(&child);
     let asked = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if asked.elapsed() > Duration::from_secs(5) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_or_kill(&mut child, Duration::from_secs(5));
     let took = asked.elapsed();
     let status = status.expect("the run hung after the second Ctrl-C");
     assert_eq!(status.code(), Some(130));
     // A second, plus room for a machine shared with other test runs.
     assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn a_third_ctrl_c_quits_even_a_run_stuck_opening_its_output() {
+    // A FIFO with no reader: opening it for the rows blocks, before any check starts.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("rows");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("healthcheck"))
+        .args(["--threads", "2", "-i", "/dev/null", "-o"])
+        .arg(&fifo)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    for _ in 0..3 {
+        interrupt(&child);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = wait_or_kill(&mut child, Duration::from_secs(5));
+    assert_eq!(status.expect("the third Ctrl-C was swallowed").code(), Some(130));
+}
+
+/// Ctrl-C, as a terminal sends it.
+fn interrupt(child: &std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+}
+
+/// Wait for `child` to exit, at most `limit`; past that, kill it and return `None`.
+fn wait_or_kill(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    None
 }
 
 #[test]
