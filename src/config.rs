@@ -182,12 +182,13 @@ fn check_distinct(args: &CheckArgs, output: Option<&Path>) -> Result<()> {
     };
     let summary = args.summary_json.as_deref().map(|p| ("--summary-json", p));
     for (flag, out) in rows.into_iter().chain(summary) {
-        if let Some((other, _)) = inputs.iter().find(|(_, input)| same_file(out, input)) {
+        if let Some((other, input)) = inputs.iter().find(|(_, input)| same_file(out, input)) {
             return Err(Error::usage(
                 flag,
                 format!(
-                    "{} is the same file as {other}; writing it would destroy it",
-                    out.display()
+                    "{} is the same file as {other} {}; writing it would destroy it",
+                    out.display(),
+                    input.display()
                 ),
             ));
         }
