@@ -74,6 +74,15 @@ fn kind_of(chain: &[&(dyn StdError + 'static)], stage: Stage) -> Option<ErrorKin
         })
 }
 
+/// Whether `err` says this machine ran out of file descriptors (EMFILE: this process, 24;
+/// ENFILE: the whole system, 23, the Linux and BSD numbers): a fact about the run, not the URL,
+/// so its row is `local` and the probe waits and tries again.
+pub fn is_local(err: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(err.raw_os_error(), Some(EMFILE | ENFILE))
+}
+
 fn io_kind(err: &io::Error, stage: Stage) -> Option<ErrorKind> {
     use io::ErrorKind as K;
     match err.kind() {
@@ -149,6 +158,14 @@ mod tests {
         );
         assert_eq!(classify(&eof, Stage::Handshake).kind, ErrorKind::Tls);
         assert_eq!(classify(&eof, Stage::Exchange).kind, ErrorKind::Reset);
+    }
+
+    #[test]
+    fn only_running_out_of_descriptors_is_local() {
+        assert!(is_local(&io::Error::from_raw_os_error(24)));
+        assert!(is_local(&io::Error::from_raw_os_error(23)));
+        assert!(!is_local(&io::Error::from_raw_os_error(111))); // ECONNREFUSED
+        assert!(!is_local(&io::Error::other("too many open files")));
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub enum Exit {
     Usage,
     /// The output could not be written (disk full, permission, ...).
     Output,
+    /// The tool itself could not run: the async runtime, a thread or the TLS set-up failed to
+    /// start. Not the user's input, so not `Usage`: retrying, or raising a limit, may help.
+    Internal,
     /// SIGINT or SIGTERM stopped the run; finished rows were written and flushed.
     Interrupted,
 }
@@ -22,6 +25,7 @@ impl Exit {
             Exit::Unhealthy => 1,
             Exit::Usage => 2,
             Exit::Output => 3,
+            Exit::Internal => 4,
             Exit::Interrupted => 130,
         }
     }
@@ -44,9 +48,10 @@ mod tests {
             Exit::Unhealthy,
             Exit::Usage,
             Exit::Output,
+            Exit::Internal,
             Exit::Interrupted,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 130]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 130]);
     }
 }

@@ -35,6 +35,12 @@ impl Default for ProbeConfig {
     }
 }
 
+/// How often a probe that found the machine out of descriptors (`local`) tries again, and how
+/// long it waits first: over a second in all, enough for the probes in flight to finish and
+/// close theirs. Independent of `--retries`, which is about the URL.
+const LOCAL_RETRIES: u32 = 5;
+const LOCAL_WAIT: Duration = Duration::from_millis(250);
+
 /// Where one request (with its redirects) ended.
 struct Attempt {
     result: Result<u16, Failure>,
@@ -49,20 +55,18 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         Target::Invalid { line, reason } => return Record::unsent(line, ErrorKind::InvalidUrl, reason),
     };
     let start = Instant::now();
-    let mut retry = 0;
+    let mut tries = Tries::default();
     let attempt = loop {
         let mut attempt = follow(client, cfg, &url, cfg.method).await;
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
             attempt = follow(client, cfg, &url, Method::Get).await;
         }
         match &attempt.result {
-            Err(failure)
-                if retry < cfg.retries && matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Connect) =>
-            {
-                tokio::time::sleep(backoff(retry)).await;
-                retry += 1;
-            }
-            _ => break attempt,
+            Err(failure) => match tries.next(failure.kind, cfg.retries) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break attempt,
+            },
+            Ok(_) => break attempt,
         }
     };
     let outcome = match attempt.result {
@@ -92,6 +96,33 @@ fn wants_get(policy: GetFallback, result: &Result<u16, Failure>) -> bool {
             matches!(failure.kind, ErrorKind::Reset | ErrorKind::Protocol)
         }
         (GetFallback::Status405, _) => false,
+    }
+}
+
+/// The retries a probe has made so far, of each sort.
+#[derive(Debug, Default)]
+struct Tries {
+    /// After a timeout or a refused connection (`--retries`).
+    url: u32,
+    /// After running out of descriptors (`local`).
+    local: u32,
+}
+
+impl Tries {
+    /// After a failure of `kind`: how long to wait before trying again, or `None` to write it.
+    fn next(&mut self, kind: ErrorKind, retries: u32) -> Option<Duration> {
+        match kind {
+            // Descriptors free up as other probes finish: wait for that, whatever --retries says.
+            ErrorKind::Local if self.local < LOCAL_RETRIES => {
+                self.local += 1;
+                Some(LOCAL_WAIT)
+            }
+            ErrorKind::Timeout | ErrorKind::Connect if self.url < retries => {
+                self.url += 1;
+                Some(backoff(self.url - 1))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -231,6 +262,27 @@ mod tests {
             "{} bytes",
             std::mem::size_of_val(&future)
         );
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_retried_whatever_retries_says() {
+        let mut tries = Tries::default();
+        for _ in 0..LOCAL_RETRIES {
+            assert_eq!(tries.next(ErrorKind::Local, 0), Some(LOCAL_WAIT));
+        }
+        assert_eq!(tries.next(ErrorKind::Local, 0), None, "then the row says `local`");
+        assert_eq!(tries.next(ErrorKind::Timeout, 0), None);
+
+        let mut tries = Tries::default();
+        assert_eq!(tries.next(ErrorKind::Connect, 2), Some(backoff(0)));
+        assert_eq!(
+            tries.next(ErrorKind::Local, 2),
+            Some(LOCAL_WAIT),
+            "a budget of its own"
+        );
+        assert_eq!(tries.next(ErrorKind::Timeout, 2), Some(backoff(1)));
+        assert_eq!(tries.next(ErrorKind::Timeout, 2), None);
+        assert_eq!(Tries::default().next(ErrorKind::Dns, 5), None);
     }
 
     #[test]

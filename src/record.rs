@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Why a URL got no HTTP response. The names are the `exception` column.
+///
+/// All but `Local` and `Cancelled` are facts about the URL; those two are about this run (see
+/// [`ErrorKind::is_about_the_run`]), so `--resume` checks their URLs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -21,11 +24,14 @@ pub enum ErrorKind {
     InvalidUrl,
     Protocol,
     Cancelled,
+    /// A resource of this machine ran out (no file descriptors: EMFILE, ENFILE), not a fact
+    /// about the URL. Written only after waiting and trying again did not help.
+    Local,
     Other,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Timeout,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -35,6 +41,7 @@ impl ErrorKind {
         ErrorKind::InvalidUrl,
         ErrorKind::Protocol,
         ErrorKind::Cancelled,
+        ErrorKind::Local,
         ErrorKind::Other,
     ];
 
@@ -49,8 +56,15 @@ impl ErrorKind {
             ErrorKind::InvalidUrl => "invalid_url",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Local => "local",
             ErrorKind::Other => "other",
         }
+    }
+
+    /// Whether the row says something about this run rather than the URL (a probe that was
+    /// cancelled, a machine out of descriptors): such a row is not a result to keep.
+    pub fn is_about_the_run(self) -> bool {
+        matches!(self, ErrorKind::Local | ErrorKind::Cancelled)
     }
 }
 

@@ -50,6 +50,7 @@ pub struct SinkEnd {
 
 pub struct Sink {
     handle: thread::JoinHandle<Result<SinkEnd>>,
+    counters: Arc<Counters>,
 }
 
 impl Sink {
@@ -78,36 +79,60 @@ impl Sink {
         let mut encoder = Encoder::new(spec.format, out);
         let name = spec.name();
         let output_error = move |source| Error::Output { path: name, source };
-        if !spec.append {
-            encoder
-                .header()
-                .and_then(|()| encoder.flush())
-                .map_err(output_error.clone())?;
-        }
+        let header = match spec.append {
+            true => Ok(()),
+            false => encoder.header().and_then(|()| encoder.flush()),
+        };
+        // A reader gone before the header (`| head -c0`) ends the run as quietly as one gone
+        // later, so the writer reports it; any other error is reported now.
+        let header = match header {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(output_error(e)),
+            other => other,
+        };
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let writer = Arc::clone(&counters);
         let handle = thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_all(rx, encoder, &counters).map_err(output_error))
+            .spawn(move || write_all(header, rx, encoder, &writer).map_err(output_error))
             .map_err(|e| Error::io("cannot start the writer thread", e))?;
-        Ok((tx, Sink { handle }))
+        Ok((tx, Sink { handle, counters }))
     }
 
-    /// Wait for the writer to drain the channel (every sender must be dropped first).
-    pub fn finish(self) -> Result<SinkEnd> {
+    /// Wait for the writer to drain the channel (every sender must be dropped first); with
+    /// `patience`, for that long at most: a writer blocked on a stalled stdout cannot be
+    /// interrupted, so it is left behind, and the counts are those of the rows it wrote.
+    pub fn finish(self, patience: Option<Duration>) -> Result<SinkEnd> {
+        if let Some(patience) = patience {
+            let deadline = Instant::now() + patience;
+            while !self.handle.is_finished() {
+                if Instant::now() >= deadline {
+                    return Ok(SinkEnd {
+                        tally: Tally::counted(
+                            self.counters.written.load(Ordering::Relaxed),
+                            self.counters.successful.load(Ordering::Relaxed),
+                        ),
+                        broken_pipe: self.counters.broken_pipe.load(Ordering::Relaxed),
+                    });
+                }
+                thread::sleep(NAP);
+            }
+        }
         self.handle
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 
+/// Write every row after the header (whose outcome is `header`) and flush.
 fn write_all(
+    header: io::Result<()>,
     mut rx: mpsc::Receiver<Record>,
     mut encoder: Encoder,
     counters: &Counters,
 ) -> io::Result<SinkEnd> {
     let mut end = SinkEnd::default();
     let mut last_flush = Instant::now();
-    let result = (|| {
+    let result = header.and_then(|()| {
         // Unflushed rows wait at most FLUSH_EVERY. While some do, the thread naps instead of
         // blocking on the channel, so a steady stream of rows costs a few hundred wake-ups a
         // second rather than a wake-up, a flush and a write(2) per row. The naps are short
@@ -142,7 +167,7 @@ fn write_all(
             dirty = true;
         }
         encoder.flush()
-    })();
+    });
     match result {
         Ok(()) => Ok(end),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -235,7 +260,7 @@ mod tests {
             tx.blocking_send(r).unwrap();
         }
         drop(tx);
-        let end = sink.finish().unwrap();
+        let end = sink.finish(None).unwrap();
         assert_eq!((end.tally.total, end.tally.successful), (2, 1));
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);
         std::fs::read_to_string(path).unwrap()
@@ -278,6 +303,6 @@ mod tests {
             let _ = tx.blocking_send(r);
         }
         drop(tx);
-        assert!(matches!(sink.finish(), Err(Error::Output { .. })));
+        assert!(matches!(sink.finish(None), Err(Error::Output { .. })));
     }
 }

@@ -19,6 +19,15 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts without the breakdown, for a writer that was left behind (see `Sink::finish`).
+    pub fn counted(total: u64, successful: u64) -> Self {
+        Tally {
+            total,
+            successful,
+            ..Tally::default()
+        }
+    }
+
     pub fn add(&mut self, record: &Record) {
         self.total += 1;
         self.successful += u64::from(record.success);
@@ -45,7 +54,10 @@ pub struct Summary {
     pub failed: u64,
     pub by_exception: BTreeMap<ErrorKind, u64>,
     pub by_status: BTreeMap<u16, u64>,
+    /// The concurrency the run had: `requested_concurrency`, or less when the open-files limit
+    /// could not fit that (see `limits`).
     pub concurrency: usize,
+    pub requested_concurrency: usize,
     pub peak_in_flight: u64,
     pub wall_seconds: f64,
     pub urls_per_second: f64,
@@ -55,7 +67,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn new(tally: Tally, concurrency: usize, peak_in_flight: u64, wall: Duration) -> Self {
+    /// `concurrency` is (requested, what ran).
+    pub fn new(tally: Tally, concurrency: (usize, usize), peak_in_flight: u64, wall: Duration) -> Self {
         let secs = wall.as_secs_f64();
         Summary {
             total: tally.total,
@@ -68,7 +81,8 @@ impl Summary {
             },
             by_exception: tally.by_exception,
             by_status: tally.by_status,
-            concurrency,
+            requested_concurrency: concurrency.0,
+            concurrency: concurrency.1,
             peak_in_flight,
             wall_seconds: secs,
             interrupted: false,
@@ -84,9 +98,17 @@ impl Summary {
         } else {
             0.0
         };
+        let lowered = if self.concurrency < self.requested_concurrency {
+            format!(
+                " of {} asked: the open-files limit fits no more",
+                self.requested_concurrency
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}): Successful: {} ({share:.1}%), Failed: {}",
+            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}{lowered}): Successful: {} ({share:.1}%), Failed: {}",
             self.total, self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
         );
         if !self.by_status.is_empty() {
@@ -143,14 +165,24 @@ mod tests {
         assert_eq!(tally.by_status, BTreeMap::from([(200, 2), (404, 1)]));
         assert_eq!(tally.by_exception, BTreeMap::from([(ErrorKind::Timeout, 1)]));
 
-        let summary = Summary::new(tally, 10, 4, Duration::from_secs(2));
+        let summary = Summary::new(tally.clone(), (10, 10), 4, Duration::from_secs(2));
         assert_eq!(summary.urls_per_second, 2.0);
+        assert!(summary.render().contains("concurrency 10):"));
+        let summary = Summary::new(tally, (5000, 76), 4, Duration::from_secs(2));
         let text = summary.render();
+        assert!(text.contains("concurrency 76 of 5000 asked"), "{text}");
         assert!(text.contains("Successful: 2 (50.0%), Failed: 2"), "{text}");
         assert!(text.contains("by status: 200: 2, 404: 1"), "{text}");
         assert!(text.contains("by exception: timeout: 1"), "{text}");
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["by_exception"]["timeout"], 1);
         assert_eq!(json["by_status"]["404"], 1);
+        assert_eq!(
+            (
+                json["concurrency"].as_u64(),
+                json["requested_concurrency"].as_u64()
+            ),
+            (Some(76), Some(5000))
+        );
     }
 }

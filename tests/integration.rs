@@ -18,3 +18,5 @@ mod report;
 
 // Real servers' habits: big heads, resets, credentials, proxies, IPv6, TLS hang-ups (issue 10).
 mod real;
+// At the edges of input, output and the machine's limits: nothing lost, nothing silent (issue 11).
+mod edges;

@@ -407,8 +407,7 @@ fn the_simulated_internet_sends_big_heads_and_resets_after_answers_too() {
     let input: String = ["http", "https"]
         .iter()
         .flat_map(|scheme| {
-            ["/_/big-head/16000", "/_/reset-after"]
-                .map(|path| format!("{scheme}://localhost:{port}{path}\n"))
+            ["/_/big-head/16000", "/_/reset-after"].map(|path| format!("{scheme}://localhost:{port}{path}\n"))
         })
         .collect();
     let rows = ok_rows(

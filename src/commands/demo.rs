@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::report::{ReportArgs, ReportFormat};
-use crate::cli::{parse_scale, parse_secs, Format, Scheme, DEFAULT_USER_AGENT};
+use crate::cli::{count, parse_scale, parse_secs, Format, Scheme, DEFAULT_USER_AGENT};
 use crate::client::{ClientConfig, ProxyChoice};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
@@ -27,11 +27,11 @@ use crate::targets::Generated;
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many URLs are checked at once.
-    #[arg(short, long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(short, long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count(1, 100_000))]
     pub concurrency: u64,
 
     /// Length of the generated .com labels (3: the article's 17,576 names; 2: 676).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=5))]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=5))]
     pub length: u32,
 
     /// Where the rows go.
@@ -39,7 +39,7 @@ pub struct DemoArgs {
     pub output: PathBuf,
 
     /// Seconds allowed for one request of a URL, redirects included.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true, value_parser = parse_secs)]
     pub timeout: Duration,
 
     /// The simulated internet's mix of answers.
@@ -51,7 +51,7 @@ pub struct DemoArgs {
     pub seed: u64,
 
     /// Multiply the simulated latencies (0 answers at once).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, allow_negative_numbers = true, value_parser = parse_scale)]
     pub latency_scale: f64,
 
     /// Also write the end-of-run summary as one JSON object to PATH.

@@ -14,7 +14,7 @@ use crate::config::Source;
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
 use crate::sim::{truth, Profile, SimOptions, SimServer};
-use crate::targets::Target;
+use crate::targets::{Entry, Target};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
 const TRUTH_COLUMNS: [&str; 8] = [
@@ -212,7 +212,7 @@ enum TruthError {
 }
 
 fn write_truth(
-    lines: impl Iterator<Item = io::Result<String>>,
+    lines: impl Iterator<Item = io::Result<Entry>>,
     targets: &TruthTargets,
     opts: &SimOptions,
     out: impl Write,
@@ -227,7 +227,7 @@ fn write_truth(
     csv.write_record(TRUTH_COLUMNS).map_err(output)?;
     for line in lines {
         let line = line.map_err(TruthError::Input)?;
-        match Target::parse(&line, targets.scheme) {
+        match Target::from_entry(line, targets.scheme) {
             Target::Valid { display, url } => {
                 let mut row = truth(&url, opts, targets.timeout);
                 row.url = display;
@@ -278,7 +278,7 @@ mod tests {
         let args = serve_args(&["--truth", "--scheme", "http"]).expect("valid flags");
         let lines = ["abc.com", "ftp://nope", "https://localhost/_/status/404"]
             .into_iter()
-            .map(|l| Ok(l.to_string()));
+            .map(|l| Ok(Entry::Text(l.to_string())));
         let mut out = Vec::new();
         assert!(write_truth(lines, &args.targets, &SimOptions::default(), &mut out).is_ok());
         let text = String::from_utf8(out).expect("CSV is UTF-8");

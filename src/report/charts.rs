@@ -470,6 +470,7 @@ mod tests {
     fn the_sweep_chart_names_both_axes_and_every_level() {
         let run = |level, wall_seconds: f64| RunStats {
             level,
+            asked_level: level,
             wall_seconds,
             urls_per_second: 40.0 / wall_seconds,
             successful: 40,

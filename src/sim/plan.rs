@@ -284,8 +284,14 @@ mod tests {
                 .filter(|n| f(manner(&req(true, n, "/", ""), &opts)))
                 .count()
         };
-        assert!((200..400).contains(&share(&|m| m.head_bytes > 0)), "about 15% big heads");
-        assert!((120..300).contains(&share(&|m| m.reset_after)), "about 10% resets");
+        assert!(
+            (200..400).contains(&share(&|m| m.head_bytes > 0)),
+            "about 15% big heads"
+        );
+        assert!(
+            (120..300).contains(&share(&|m| m.reset_after)),
+            "about 10% resets"
+        );
         let all_ok = SimOptions {
             profile: Profile::AllOk,
             ..SimOptions::default()
