@@ -36,7 +36,11 @@ impl Stage {
 pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
     let chain = chain(err);
     if let Some(dns) = chain.iter().find_map(|e| e.downcast_ref::<DnsFailure>()) {
-        return Failure::new(ErrorKind::Dns, dns.to_string());
+        let kind = match dns {
+            DnsFailure::OutOfDescriptors(_) => ErrorKind::Local,
+            _ => ErrorKind::Dns,
+        };
+        return Failure::new(kind, dns.to_string());
     }
     let detail = chain.last().map_or_else(|| err.to_string(), |e| e.to_string());
     Failure {
@@ -85,6 +89,9 @@ pub fn is_local(err: &io::Error) -> bool {
 
 fn io_kind(err: &io::Error, stage: Stage) -> Option<ErrorKind> {
     use io::ErrorKind as K;
+    if is_local(err) {
+        return Some(ErrorKind::Local);
+    }
     match err.kind() {
         K::TimedOut => Some(ErrorKind::Timeout),
         K::ConnectionRefused | K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
@@ -158,6 +165,14 @@ mod tests {
         );
         assert_eq!(classify(&eof, Stage::Handshake).kind, ErrorKind::Tls);
         assert_eq!(classify(&eof, Stage::Exchange).kind, ErrorKind::Reset);
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_local_wherever_it_happens() {
+        let emfile = Outer(io::Error::from_raw_os_error(24));
+        assert_eq!(classify(&emfile, Stage::Connect).kind, ErrorKind::Local);
+        let dns = Outer(io::Error::other(DnsFailure::OutOfDescriptors("a.com".into())));
+        assert_eq!(classify(&dns, Stage::Connect).kind, ErrorKind::Local);
     }
 
     #[test]
