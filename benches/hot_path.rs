@@ -41,6 +41,7 @@ fn rows(c: &mut Criterion) {
         redirects: 1,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(153),
+        details: None,
     };
     let failed = Record {
         url: "https://abd.com".into(),
@@ -53,6 +54,7 @@ fn rows(c: &mut Criterion) {
         redirects: 0,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(88),
+        details: None,
     };
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(1000));
@@ -63,7 +65,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                out.serialize(black_box(record.row())).unwrap();
+                out.serialize(black_box(record.row(false))).unwrap();
             }
             out.flush().unwrap();
         })
@@ -73,7 +75,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                serde_json::to_writer(&mut out, &black_box(record.row())).unwrap();
+                serde_json::to_writer(&mut out, &black_box(record.row(false))).unwrap();
                 out.push(b'\n');
             }
             out.clear();

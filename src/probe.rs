@@ -20,6 +20,8 @@ pub struct ProbeConfig {
     pub max_redirects: u32,
     pub retries: u32,
     pub success: SuccessCodes,
+    /// Collect the `--details` of every answer.
+    pub details: bool,
 }
 
 impl Default for ProbeConfig {
@@ -31,6 +33,7 @@ impl Default for ProbeConfig {
             max_redirects: 10,
             retries: 0,
             success: SuccessCodes::default(),
+            details: false,
         }
     }
 }
@@ -77,6 +80,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         redirects: attempt.redirects,
         method: Some(attempt.method),
         elapsed: start.elapsed(),
+        details: None,
     }
 }
 

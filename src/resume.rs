@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::cli::Format;
 use crate::error::{Error, Result};
+use crate::record::DETAIL_COLUMNS;
 
 /// The URLs with a row in the file, and whether the file already has content (then the new rows
 /// are appended without a header).
@@ -15,6 +16,25 @@ use crate::error::{Error, Result};
 pub struct Done {
     pub urls: HashSet<String>,
     pub has_content: bool,
+    /// Whether the CSV header has the `--details` columns; `None` for JSON lines, whose rows
+    /// name their fields, so rows with and without details mix safely.
+    pub has_details: Option<bool>,
+}
+
+impl Done {
+    /// A CSV must go on with the columns it has: rows of 14 fields under a header of 9 (or
+    /// the reverse) would make the file unreadable.
+    pub fn fits_details(self, path: &Path, details: bool) -> Result<Self> {
+        let Some(has_details) = self.has_details.filter(|&has| has != details && self.has_content) else {
+            return Ok(self);
+        };
+        let what = if has_details {
+            "has the --details columns: give --details again"
+        } else {
+            "has no --details columns: run without --details, or resume into a new file"
+        };
+        Err(Error::usage("--details", format!("{} {what}", path.display())))
+    }
 }
 
 pub fn load(path: &Path, format: Format) -> Result<Done> {
@@ -49,6 +69,7 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
         message: format!("line {line}: {message}"),
     };
     let mut urls = HashSet::new();
+    let mut has_details = None;
     match format {
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
@@ -56,6 +77,7 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
             if text.is_empty() {
                 return Ok(Done::default());
             }
+            has_details = Some(headers.iter().any(|h| h == DETAIL_COLUMNS[0]));
             let column = headers
                 .iter()
                 .position(|h| h == "url")
@@ -86,6 +108,7 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
     Ok(Done {
         urls,
         has_content: complete > 0,
+        has_details,
     })
 }
 
@@ -132,5 +155,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(load(&path, Format::Jsonl).unwrap().urls.len(), 2);
+    }
+
+    #[test]
+    fn a_csv_goes_on_with_the_columns_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.csv");
+        fs::write(
+            &plain,
+            "url,status_code,success,exception\nhttps://a.com,200,true,\n",
+        )
+        .unwrap();
+        assert!(load(&plain, Format::Csv)
+            .unwrap()
+            .fits_details(&plain, false)
+            .is_ok());
+        let err = load(&plain, Format::Csv)
+            .unwrap()
+            .fits_details(&plain, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--details: "), "{err}");
+        assert!(err.contains("plain.csv has no --details columns"), "{err}");
+        let detailed = dir.path().join("detailed.csv");
+        fs::write(
+            &detailed,
+            "url,status_code,success,exception,ip\nhttps://a.com,200,true,,::1\n",
+        )
+        .unwrap();
+        assert!(load(&detailed, Format::Csv)
+            .unwrap()
+            .fits_details(&detailed, false)
+            .is_err());
+        assert!(load(&detailed, Format::Csv)
+            .unwrap()
+            .fits_details(&detailed, true)
+            .is_ok());
+        let fresh = dir.path().join("fresh.csv");
+        assert!(load(&fresh, Format::Csv)
+            .unwrap()
+            .fits_details(&fresh, true)
+            .is_ok());
     }
 }

@@ -16,12 +16,17 @@ pub struct Tally {
     pub successful: u64,
     pub by_exception: BTreeMap<ErrorKind, u64>,
     pub by_status: BTreeMap<u16, u64>,
+    /// Days left on the certificate that expires first (`--details`).
+    pub soonest_cert_days: Option<i64>,
 }
 
 impl Tally {
     pub fn add(&mut self, record: &Record) {
         self.total += 1;
         self.successful += u64::from(record.success);
+        if let Some(days) = record.cert_days_left() {
+            self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
+        }
         match record.status() {
             Some(status) => *self.by_status.entry(status).or_default() += 1,
             None => {
@@ -52,6 +57,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Targets of a known-size set that got no row (interrupted runs); `None` when unknown.
     pub not_checked: Option<u64>,
+    /// Days left on the certificate that expires first, when `--details` read any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soonest_cert_days_left: Option<i64>,
 }
 
 impl Summary {
@@ -66,6 +74,7 @@ impl Summary {
             } else {
                 0.0
             },
+            soonest_cert_days_left: tally.soonest_cert_days,
             by_exception: tally.by_exception,
             by_status: tally.by_status,
             concurrency,
@@ -105,6 +114,9 @@ impl Summary {
                 .collect();
             let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
         }
+        if let Some(days) = self.soonest_cert_days_left {
+            let _ = writeln!(s, "  soonest certificate expiry: {days} days left");
+        }
         s
     }
 }
@@ -123,6 +135,7 @@ mod tests {
             redirects: 0,
             method: Some(Method::Head),
             elapsed: Duration::ZERO,
+            details: None,
         }
     }
 
@@ -152,5 +165,39 @@ mod tests {
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["by_exception"]["timeout"], 1);
         assert_eq!(json["by_status"]["404"], 1);
+        assert!(
+            json.get("soonest_cert_days_left").is_none(),
+            "no certificates, no field"
+        );
+    }
+
+    #[test]
+    fn the_tally_keeps_the_soonest_certificate() {
+        let with_cert = |days_left| Record {
+            details: Some(Box::new(crate::record::Details {
+                cert: Some(crate::certs::CertInfo {
+                    not_after: crate::certs::UtcSecs(0),
+                    days_left,
+                    issuer: None,
+                }),
+                ..Default::default()
+            })),
+            ..record(Outcome::Response { status: 200 }, true)
+        };
+        let mut tally = Tally::default();
+        tally.add(&record(Outcome::Response { status: 200 }, true));
+        assert_eq!(tally.soonest_cert_days, None);
+        for days in [40, -2, 9] {
+            tally.add(&with_cert(days));
+        }
+        assert_eq!(tally.soonest_cert_days, Some(-2));
+        let summary = Summary::new(tally, 1, 1, Duration::from_secs(1));
+        assert!(summary
+            .render()
+            .contains("soonest certificate expiry: -2 days left"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["soonest_cert_days_left"],
+            -2
+        );
     }
 }

@@ -139,6 +139,7 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
         },
         probe: ProbeConfig {
             timeout,
+            details: true,
             ..ProbeConfig::default()
         },
         output: Some(args.output.clone()),
@@ -146,6 +147,9 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,
+        // The demo shows what a check can say, certificates included.
+        details: true,
+        fail_on_cert_expiring: None,
         quiet,
     })
 }
