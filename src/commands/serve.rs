@@ -17,7 +17,7 @@ use crate::sim::{truth, Profile, SimOptions, SimServer};
 use crate::targets::Target;
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
-const TRUTH_COLUMNS: [&str; 8] = [
+const TRUTH_COLUMNS: [&str; 10] = [
     "url",
     "status_code",
     "success",
@@ -26,6 +26,8 @@ const TRUTH_COLUMNS: [&str; 8] = [
     "redirects",
     "latency_ms",
     "category",
+    "cert_days_left",
+    "cert_issuer",
 ];
 
 #[derive(Debug, Args)]
@@ -288,7 +290,12 @@ mod tests {
         assert!(rows[1].starts_with("http://abc.com,"));
         assert_eq!(
             rows[2],
-            "https://localhost/_/status/404,404,false,,HEAD,0,0,route"
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA"
+        );
+        assert!(
+            rows[1].ends_with(",,"),
+            "no certificate over plain HTTP: {}",
+            rows[1]
         );
     }
 }
