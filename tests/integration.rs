@@ -15,3 +15,5 @@ mod counter;
 mod sim;
 // `report` and `sweep`: looking at the data (issue 5).
 mod report;
+// `--details`: address, protocol and certificate columns, the report's certificate section (issue 13).
+mod details;
