@@ -91,7 +91,8 @@ pub fn tls_detail(err: &TlsError) -> Option<String> {
         CertificateError::ExpiredContext { time, not_after } => {
             let (time, not_after) = (unix(time), unix(not_after));
             let ago = (time.0 - not_after.0) / DAY_SECS;
-            Some(format!("certificate expired on {not_after} ({ago} days ago)"))
+            let unit = if ago == 1 { "day" } else { "days" };
+            Some(format!("certificate expired on {not_after} ({ago} {unit} ago)"))
         }
         CertificateError::Expired => Some("certificate expired".into()),
         CertificateError::NotValidYetContext { not_before, .. } => {

@@ -6,7 +6,7 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{CheckArgs, Format, MethodArg, Scheme};
-use crate::client::ClientConfig;
+use crate::client::{ClientConfig, ProxyChoice};
 use crate::error::{Error, Result};
 use crate::limits::DNS_CONCURRENCY;
 use crate::probe::ProbeConfig;
@@ -136,6 +136,12 @@ impl CheckConfig {
                 resolve: args.resolve,
                 dns_servers: args.dns_servers,
                 dns_concurrency: DNS_CONCURRENCY,
+                proxy: match (args.proxy, args.no_proxy) {
+                    (Some(url), _) => ProxyChoice::Url(url),
+                    (None, true) => ProxyChoice::Direct,
+                    (None, false) => ProxyChoice::Environment,
+                },
+                tls_info: details,
             },
             probe: ProbeConfig {
                 method: match args.method {

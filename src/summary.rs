@@ -114,8 +114,14 @@ impl Summary {
                 .collect();
             let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
         }
-        if let Some(days) = self.soonest_cert_days_left {
-            let _ = writeln!(s, "  soonest certificate expiry: {days} days left");
+        match self.soonest_cert_days_left {
+            Some(days) if days < 0 => {
+                let _ = writeln!(s, "  soonest certificate expiry: expired {} days ago", -days);
+            }
+            Some(days) => {
+                let _ = writeln!(s, "  soonest certificate expiry: {days} days left");
+            }
+            None => {}
         }
         s
     }
@@ -194,7 +200,7 @@ mod tests {
         let summary = Summary::new(tally, 1, 1, Duration::from_secs(1));
         assert!(summary
             .render()
-            .contains("soonest certificate expiry: -2 days left"));
+            .contains("soonest certificate expiry: expired 2 days ago"));
         assert_eq!(
             serde_json::to_value(&summary).unwrap()["soonest_cert_days_left"],
             -2

@@ -8,13 +8,13 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, HOST, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::plan::{self, Action, HANG_MS};
+use super::plan::{self, Action, Manner, HANG_MS};
 use super::profile::SimOptions;
 use super::tls::Tls;
 
@@ -259,8 +259,10 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
 /// client has (or may have) its answer and may open its next connection, which must not be
 /// counted together with this one.
 async fn serve_http<T: Transport>(io: T, shared: Arc<Shared>, open: Open) {
+    let reset_after = Arc::new(AtomicBool::new(false));
     let handler = Handler {
         shared: shared.clone(),
+        reset_after: reset_after.clone(),
     };
     let mut conn = shared.http.serve_connection(TokioIo::new(io), handler);
     // Without shutdown, so that the socket can be taken back whatever happened.
@@ -271,6 +273,9 @@ async fn serve_http<T: Transport>(io: T, shared: Arc<Shared>, open: Open) {
         .err()
         .and_then(|e| std::error::Error::source(&e)?.downcast_ref::<Fault>().copied());
     match fault {
+        None if reset_after.load(Ordering::Relaxed) => {
+            let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
+        }
         Some(Fault::Reset) => {
             // SO_LINGER 0: closing sends RST instead of FIN, so the client reads ECONNRESET.
             let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
@@ -298,6 +303,8 @@ enum Fault {
 /// The hyper service: plans the answer at once, then waits out its delay.
 struct Handler {
     shared: Arc<Shared>,
+    /// Set by an answer that resets the connection once it is written.
+    reset_after: Arc<AtomicBool>,
 }
 
 type Answer = Result<Response<Empty<Bytes>>, Fault>;
@@ -322,6 +329,10 @@ impl Service<Request<Incoming>> for Handler {
             query: req.uri().query().unwrap_or(""),
         };
         let action = plan::decide(&view, &self.shared.opts);
+        let manner = plan::manner(&view, &self.shared.opts);
+        if manner.reset_after {
+            self.reset_after.store(true, Ordering::Relaxed);
+        }
         let location = match action {
             Action::Respond {
                 location: Some(location),
@@ -329,11 +340,11 @@ impl Service<Request<Incoming>> for Handler {
             } => HeaderValue::try_from(location.render(view.path)).ok(),
             _ => None,
         };
-        Box::pin(carry_out(action, location))
+        Box::pin(carry_out(action, location, manner))
     }
 }
 
-async fn carry_out(action: Action, location: Option<HeaderValue>) -> Answer {
+async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner) -> Answer {
     let wait = |ms: u64| async move {
         if ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -345,8 +356,14 @@ async fn carry_out(action: Action, location: Option<HeaderValue>) -> Answer {
             let mut response = Response::new(Empty::new());
             *response.status_mut() =
                 StatusCode::from_u16(status).expect("plans only hold codes in 200..=999");
+            let headers = response.headers_mut();
             if let Some(location) = location {
-                response.headers_mut().insert(LOCATION, location);
+                headers.insert(LOCATION, location);
+            }
+            pad_head(headers, manner.head_bytes);
+            if manner.reset_after {
+                // The connection ends after this answer (then with a reset), as such servers do.
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             Ok(response)
         }
@@ -362,6 +379,29 @@ async fn carry_out(action: Action, location: Option<HeaderValue>) -> Answer {
             wait(delay_ms).await;
             Err(Fault::Garbage)
         }
+    }
+}
+
+/// About `bytes` of the headers real sites send, in lines of at most 4 KB (servers and clients
+/// allow about 100 header lines).
+fn pad_head(headers: &mut hyper::HeaderMap, bytes: usize) {
+    const POLICY: &str = "default-src 'self'; script-src 'self' https://cdn.example.net; ";
+    let mut left = bytes;
+    let mut n = 0;
+    while left > 0 {
+        let len = left.min(4096);
+        let value = POLICY.repeat(len / POLICY.len() + 1);
+        let name = match n {
+            0 => HeaderName::from_static("content-security-policy"),
+            1 => HeaderName::from_static("report-to"),
+            _ => HeaderName::from_static("set-cookie"),
+        };
+        headers.append(
+            name,
+            HeaderValue::from_str(&value[..len]).expect("the policy text is a valid header value"),
+        );
+        left -= len;
+        n += 1;
     }
 }
 
