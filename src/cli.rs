@@ -191,7 +191,8 @@ pub struct CheckArgs {
     /// Exit with 1 when a certificate has fewer than DAYS days left (0: only expired ones).
     ///
     /// For CI and cron; implies --details.
-    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub fail_on_cert_expiring: Option<u32>,
 }
 
