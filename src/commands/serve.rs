@@ -55,7 +55,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
     pub latency_scale: f64,
 
-    /// Write the CA certificate (PEM) to FILE, for `healthcheck --ca-cert FILE`.
+    /// Write the CA certificates (PEM, one per issuer) to FILE, for `healthcheck --ca-cert FILE`.
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
 
