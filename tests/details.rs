@@ -159,6 +159,18 @@ fn an_expired_certificate_fails_as_tls_and_says_when_and_a_soon_one_fails_the_ru
 }
 
 #[test]
+fn with_insecure_an_expired_certificate_answers_and_is_read_whole() {
+    let sim = Sim::start(Profile::Seed, 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let (expired, site) = name_where(Profile::Seed, |s| s.category == Category::CertExpired);
+    let urls = [format!("https://{expired}/_/status/200")];
+    let rows = ok_rows(&mut check_tls(&sim, &dir, &urls, &["--details", "-k"]));
+    assert_eq!(rows[0].status_code, Some(200));
+    assert_eq!(rows[0].cert_days_left, Some(site.cert_days));
+    assert_eq!(rows[0].cert_issuer.as_deref(), Some(ISSUERS[site.issuer]));
+}
+
+#[test]
 fn the_fail_on_cert_expiring_flag_is_checked() {
     for bad in ["-1", "soon", "4000"] {
         let out = healthcheck()
