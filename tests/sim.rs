@@ -301,7 +301,10 @@ fn serve_truth_prints_the_header_and_one_row_per_target() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("url,status_code,success,exception,method,redirects,latency_ms,category")
+        Some(
+            "url,status_code,success,exception,method,redirects,latency_ms,category,\
+             cert_days_left,cert_issuer"
+        )
     );
     assert_eq!(lines.clone().count(), 676);
     assert!(lines.next().is_some_and(|l| l.starts_with("http://aa.com,")));
