@@ -5,6 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use healthcheck::certs::{CertInfo, UtcSecs};
 use healthcheck::classify::{classify, Stage};
 use healthcheck::cli::Scheme;
 use healthcheck::record::{ErrorKind, Method, Outcome, Record};
@@ -41,6 +42,7 @@ fn rows(c: &mut Criterion) {
         redirects: 1,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(153),
+        details: None,
     };
     let failed = Record {
         url: "https://abd.com".into(),
@@ -53,6 +55,7 @@ fn rows(c: &mut Criterion) {
         redirects: 0,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(88),
+        details: None,
     };
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(1000));
@@ -63,7 +66,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                out.serialize(black_box(record.row())).unwrap();
+                out.serialize(black_box(record.row(false))).unwrap();
             }
             out.flush().unwrap();
         })
@@ -73,7 +76,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                serde_json::to_writer(&mut out, &black_box(record.row())).unwrap();
+                serde_json::to_writer(&mut out, &black_box(record.row(false))).unwrap();
                 out.push(b'\n');
             }
             out.clear();
@@ -97,5 +100,23 @@ fn classification(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, targets, rows, classification);
+/// What `--details` adds per TLS answer: reading the leaf's expiry and issuer.
+fn certificates(c: &mut Criterion) {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let params = rcgen::CertificateParams::new(vec!["abc.com".into()]).expect("a name");
+    let der = params.self_signed(&key).expect("a certificate").der().to_vec();
+    let now = UtcSecs::now();
+    let mut group = c.benchmark_group("certificates");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("read 1,000 leaf certificates", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                black_box(CertInfo::from_der(black_box(&der), now).expect("readable"));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, targets, rows, classification, certificates);
 criterion_main!(benches);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of healthcheck against the simulated internet, on loopback only.
 #
-#   scripts/bench.sh [workload ...]     workloads: seed (1), throughput (2), scale (3), fds; default: all
+#   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
+#                                       details-tls (the same over HTTPS), throughput (2), scale (3),
+#                                       fds; default: seed throughput scale fds
 #
 # Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
 # both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
@@ -18,8 +20,13 @@ cd "$(dirname "$0")/.."
 
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(seed throughput scale fds)
-cargo build --release --locked -q
-bin=target/release/healthcheck
+# HEALTHCHECK_BIN: a release binary built (and set aside) beforehand, for a shared target dir.
+if [ -n "${HEALTHCHECK_BIN:-}" ]; then
+    bin=$HEALTHCHECK_BIN
+else
+    cargo build --release --locked -q
+    bin=${CARGO_TARGET_DIR:-target}/release/healthcheck
+fi
 work=$(mktemp -d)
 results=benches/results/e2e-$(date +%Y-%m-%d)-$(git rev-parse --short HEAD).csv
 mkdir -p benches/results
@@ -31,11 +38,11 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# serve PROFILE SCALE: (re)start the simulated internet on every 127.x.y.z.
+# serve PROFILE SCALE [SERVE_FLAG ...]: (re)start the simulated internet on every 127.x.y.z.
 serve() {
     [ -z "$server_pid" ] || { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
     port=$(free_port)
-    "$bin" serve -q --bind-all-loopback --listen "127.0.0.1:$port" --profile "$1" --latency-scale "$2" &
+    "$bin" serve -q --bind-all-loopback --listen "127.0.0.1:$port" --profile "$1" --latency-scale "$2" "${@:3}" &
     server_pid=$!
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
     echo "serve did not start" >&2; exit 1
@@ -54,7 +61,8 @@ for i, label in zip(range(n), labels):
 PY
 }
 
-# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]: one measured check by ours, then by BASELINE.
+# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE [CHECK_FLAG ...]]: one measured check by ours,
+# then by BASELINE.
 run() {
     local r
     for r in $(seq "${REPEAT:-1}"); do
@@ -63,12 +71,12 @@ run() {
     done
 }
 
-# run_one BINARY NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]
+# run_one BINARY NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE [CHECK_FLAG ...]]
 run_one() {
     local checker=$1 name=$2 file=$3 c=$4 truth=${5:-} n
     n=$(wc -l < "$file")
     /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-        "$checker" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json"
+        "$checker" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json" "${@:6}"
     read -r wall user sys rss_kb < "$work/time"
     local rows cpu rss rate ideal=- eff=-
     rows=$(($(wc -l < "$work/out.csv") - 1))
@@ -86,6 +94,20 @@ for w in "${workloads[@]}"; do
         targets 17576 3 > "$work/seed.txt"
         "$bin" serve --truth -i "$work/seed.txt" --timeout 5 > "$work/truth.csv"
         for c in ${LEVELS:-100 1000 5000}; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
+    details) # (1) at C = 1,000 with and without --details, alternating so both see the same noise
+        serve seed 1
+        targets 17576 3 > "$work/seed.txt"
+        for _ in 1 2 3 4 5; do
+            run seed "$work/seed.txt" 1000
+            run seed+details "$work/seed.txt" 1000 "" --details
+        done ;;
+    details-tls) # the same over HTTPS: every address its own certificate, read with --details
+        serve seed 1 --ca-out "$work/ca.pem"
+        targets 17576 3 | sed 's/^http:/https:/' > "$work/seed-tls.txt"
+        for _ in 1 2 3 4 5; do
+            run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
+            run seed-tls+details "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --details
+        done ;;
     throughput) # (2) 50,000 instant 200s at concurrency 1,000, against oha on the same server,
         # alternating five times so that both see the same noise; compare the medians
         serve all-ok 0

@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::io;
 
+use crate::certs;
 use crate::client::Failure;
 use crate::record::ErrorKind;
 use crate::resolve::DnsFailure;
@@ -42,10 +43,17 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         };
         return Failure::new(kind, dns.to_string());
     }
-    let detail = chain.last().map_or_else(|| err.to_string(), |e| e.to_string());
+    let tls = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
+    // A certificate refused for its dates says when, in words and as data; otherwise the
+    // innermost message says most.
+    let detail = tls
+        .and_then(certs::tls_detail)
+        .or_else(|| chain.last().map(|e| e.to_string()))
+        .unwrap_or_else(|| err.to_string());
     Failure {
         kind: kind_of(&chain, stage).unwrap_or(stage.fallback()),
         detail,
+        cert_expired: tls.and_then(certs::expired_on),
     }
 }
 
@@ -141,6 +149,24 @@ mod tests {
         let failure = classify(&err, Stage::Exchange);
         assert_eq!(failure.kind, ErrorKind::Tls, "rustls wins over the io kind");
         assert_eq!(failure.detail, "unexpected error: bad handshake");
+    }
+
+    #[test]
+    fn an_expired_certificate_says_when_it_expired() {
+        use rustls::pki_types::UnixTime;
+        let at = |secs| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: at(1_795_651_200),
+            not_after: at(1_795_651_200 - 86_400),
+        });
+        let err = Outer(io::Error::new(io::ErrorKind::InvalidData, expired));
+        let failure = classify(&err, Stage::Handshake);
+        assert_eq!(failure.kind, ErrorKind::Tls);
+        assert_eq!(
+            failure.detail,
+            "certificate expired on 2026-11-25T00:00:00Z (1 day ago)"
+        );
+        assert_eq!(failure.cert_expired, Some(certs::UtcSecs(1_795_651_200 - 86_400)));
     }
 
     #[test]

@@ -203,6 +203,20 @@ pub struct CheckArgs {
     /// Exit with 1 when any URL was unhealthy.
     #[arg(long)]
     pub fail_on_unhealthy: bool,
+
+    /// Add columns: the answer's IP and HTTP version, the certificate's expiry and issuer.
+    ///
+    /// `ip,http_version,cert_not_after,cert_days_left,cert_issuer` after the nine columns. The
+    /// certificate is that of the URL's own host; empty over plain HTTP and for failures before TLS.
+    #[arg(long)]
+    pub details: bool,
+
+    /// Exit with 1 when a certificate has fewer than DAYS days left (0: only expired ones).
+    ///
+    /// For CI and cron; implies --details.
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub fail_on_cert_expiring: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -23,6 +23,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use url::{Origin, Url};
 
+use crate::certs::UtcSecs;
 use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::record::{ErrorKind, Method};
@@ -95,6 +96,8 @@ pub struct Answer {
 pub struct Failure {
     pub kind: ErrorKind,
     pub detail: String,
+    /// When the handshake refused the certificate as expired: when it expired (`--details`).
+    pub cert_expired: Option<UtcSecs>,
 }
 
 impl Failure {
@@ -102,6 +105,7 @@ impl Failure {
         Failure {
             kind,
             detail: detail.into(),
+            cert_expired: None,
         }
     }
 }

@@ -93,6 +93,10 @@ pub struct CheckConfig {
     pub format: Format,
     pub summary_json: Option<PathBuf>,
     pub fail_on_unhealthy: bool,
+    /// Collect and write the `--details` columns.
+    pub details: bool,
+    /// Fail when a certificate has fewer days left than this.
+    pub fail_on_cert_expiring: Option<u32>,
     pub quiet: bool,
 }
 
@@ -126,6 +130,7 @@ impl CheckConfig {
             .collect::<Result<Vec<_>>>()?;
         let output = (args.output.as_os_str() != "-").then(|| args.output.clone());
         check_distinct(&args, output.as_deref())?;
+        let details = args.details || args.fail_on_cert_expiring.is_some();
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
@@ -145,7 +150,7 @@ impl CheckConfig {
                     (None, true) => ProxyChoice::Direct,
                     (None, false) => ProxyChoice::Environment,
                 },
-                tls_info: false,
+                tls_info: details,
             },
             probe: ProbeConfig {
                 method: match args.method {
@@ -157,12 +162,15 @@ impl CheckConfig {
                 max_redirects: args.max_redirects,
                 retries: args.retries,
                 success: args.success,
+                details,
             },
             output,
             resume: args.resume,
             format: args.format,
             summary_json: args.summary_json,
             fail_on_unhealthy: args.fail_on_unhealthy,
+            details,
+            fail_on_cert_expiring: args.fail_on_cert_expiring,
             quiet,
         })
     }

@@ -62,13 +62,14 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     let http = client::build(&cfg.client)?;
 
     let mut done = match &cfg.resume {
-        Some(path) => Some(resume::load(path, cfg.format)?),
+        Some(path) => Some(resume::load(path, cfg.format)?.fits_details(path, cfg.details)?),
         None => None,
     };
     let sink_spec = SinkSpec {
         path: cfg.resume.clone().or(cfg.output.clone()),
         append: done.as_ref().is_some_and(|d| d.has_content),
         format: cfg.format,
+        details: cfg.details,
     };
     let total = match &cfg.source {
         Source::Generated(g) => {

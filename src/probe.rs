@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+use crate::certs::{days_left, CertInfo, UtcSecs};
 use crate::cli::GetFallback;
 use crate::client::{same_origin, Answer, Client, Credentials, Failure, Hop};
-use crate::record::{ErrorKind, Method, Outcome, Record, SuccessCodes};
+use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Record, SuccessCodes};
 use crate::targets::{redact, Target};
 
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct ProbeConfig {
     pub max_redirects: u32,
     pub retries: u32,
     pub success: SuccessCodes,
+    /// Collect the `--details` of every answer.
+    pub details: bool,
 }
 
 impl Default for ProbeConfig {
@@ -31,6 +34,7 @@ impl Default for ProbeConfig {
             max_redirects: 10,
             retries: 0,
             success: SuccessCodes::default(),
+            details: false,
         }
     }
 }
@@ -47,6 +51,7 @@ struct Attempt {
     method: Method,
     final_url: Url,
     redirects: u32,
+    details: Option<Box<Details>>,
 }
 
 pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record {
@@ -71,7 +76,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
     };
     let outcome = match attempt.result {
         Ok(status) => Outcome::Response { status },
-        Err(Failure { kind, detail }) => Outcome::Failed { kind, detail },
+        Err(Failure { kind, detail, .. }) => Outcome::Failed { kind, detail },
     };
     Record {
         url: display,
@@ -81,6 +86,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         redirects: attempt.redirects,
         method: Some(attempt.method),
         elapsed: start.elapsed(),
+        details: attempt.details,
     }
 }
 
@@ -141,6 +147,7 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
         credentials: Credentials::Send,
         keep_alive: false,
     };
+    let mut details = cfg.details.then(Box::<Details>::default);
     let result = loop {
         let answer = match tokio::time::timeout_at(deadline, client.send(&url, how)).await {
             Err(_) => {
@@ -149,9 +156,19 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
                     format!("no answer within {:?}", cfg.timeout),
                 ))
             }
-            Ok(Err(failure)) => break Err(failure),
+            Ok(Err(failure)) => {
+                if let (Some(d), Some(not_after), 0) =
+                    (details.as_deref_mut(), failure.cert_expired, redirects)
+                {
+                    d.cert = Some(expired_cert(not_after));
+                }
+                break Err(failure);
+            }
             Ok(Ok(answer)) => answer,
         };
+        if let Some(d) = details.as_deref_mut() {
+            note(d, &answer, redirects == 0);
+        }
         let Some(next) = redirect_target(&url, &answer) else {
             break Ok(answer.status.as_u16());
         };
@@ -184,6 +201,31 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
         method,
         final_url: url,
         redirects,
+        details,
+    }
+}
+
+/// What `--details` keeps of an answer: the address and protocol of the last one, and the
+/// certificate of the first, the host the user listed.
+fn note(details: &mut Details, answer: &Answer, first_hop: bool) {
+    details.ip = answer.remote.map(|addr| addr.ip());
+    details.http_version = HttpVersion::of(answer.version);
+    if first_hop {
+        details.cert = answer.peer_cert.as_deref().and_then(|der| {
+            CertInfo::from_der(der, UtcSecs::now())
+                .inspect_err(|e| tracing::debug!("certificate not read: {e}"))
+                .ok()
+        });
+    }
+}
+
+/// A certificate the handshake refused as expired: its date is known from the error, its
+/// issuer is not.
+fn expired_cert(not_after: UtcSecs) -> CertInfo {
+    CertInfo {
+        not_after,
+        days_left: days_left(not_after, UtcSecs::now()),
+        issuer: None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::cli::Format;
 use crate::error::{Error, Result};
-use crate::record::{ErrorKind, COLUMNS};
+use crate::record::{ErrorKind, COLUMNS, DETAIL_COLUMNS};
 
 /// The URLs with a row in the file, whether the file already has content (then the new rows
 /// are appended without a header), and what must change in it first.
@@ -19,6 +19,25 @@ pub struct Done {
     pub has_content: bool,
     /// Made just before the run appends, once every input was validated.
     pub edit: Option<Edit>,
+    /// Whether the CSV header has the `--details` columns; `None` for JSON lines, whose rows
+    /// name their fields, so rows with and without details mix safely.
+    pub has_details: Option<bool>,
+}
+
+impl Done {
+    /// A CSV must go on with the columns it has: rows of 14 fields under a header of 9 (or
+    /// the reverse) would make the file unreadable.
+    pub fn fits_details(self, path: &Path, details: bool) -> Result<Self> {
+        let Some(has_details) = self.has_details.filter(|&has| has != details && self.has_content) else {
+            return Ok(self);
+        };
+        let what = if has_details {
+            "has the --details columns: give --details again"
+        } else {
+            "has no --details columns: run without --details, or resume into a new file"
+        };
+        Err(Error::usage("--details", format!("{} {what}", path.display())))
+    }
 }
 
 /// From byte `at` on, the file's content becomes `tail`: a half-written last row is dropped,
@@ -56,13 +75,19 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
     }
     let text = &bytes[..complete];
     let mut kept = Kept::default();
+    let mut has_details = None;
     match format {
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new().from_reader(text);
             let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?;
-            if headers.iter().ne(COLUMNS) {
+            let with_details = COLUMNS.iter().chain(DETAIL_COLUMNS.iter());
+            has_details = if headers.iter().eq(COLUMNS) {
+                Some(false)
+            } else if headers.iter().eq(with_details.copied()) {
+                Some(true)
+            } else {
                 return Err(bad(1, not_ours(format)));
-            }
+            };
             let column = |name| COLUMNS.iter().position(|c| *c == name).expect("a column");
             let (url, exception) = (column("url"), column("exception"));
             let mut start = reader.position().clone();
@@ -111,6 +136,7 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
         edit: edit(&bytes, &kept.ranges),
         urls: kept.urls,
         has_content: true,
+        has_details,
     })
 }
 
@@ -144,7 +170,14 @@ fn not_ours(format: Format) -> String {
 /// Whether a file without one whole line is the start of this tool's output, cut short.
 fn half_written_start(bytes: &[u8], format: Format) -> bool {
     match format {
-        Format::Csv => COLUMNS.join(",").as_bytes().starts_with(bytes),
+        Format::Csv => {
+            let details = COLUMNS.iter().chain(DETAIL_COLUMNS.iter()).copied();
+            details
+                .collect::<Vec<_>>()
+                .join(",")
+                .as_bytes()
+                .starts_with(bytes)
+        }
         Format::Jsonl => br#"{"url":"#.starts_with(bytes) || bytes.starts_with(br#"{"url":"#),
     }
 }
@@ -287,5 +320,48 @@ mod tests {
         assert_eq!(done.urls.len(), 2);
         apply(&path, &done.edit.unwrap()).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), kept);
+    }
+
+    #[test]
+    fn a_csv_goes_on_with_the_columns_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.csv");
+        let row = "https://a.com,200,true,,,https://a.com/,0,HEAD,12";
+        fs::write(&plain, format!("{}\n{row}\n", COLUMNS.join(","))).unwrap();
+        assert!(load(&plain, Format::Csv)
+            .unwrap()
+            .fits_details(&plain, false)
+            .is_ok());
+        let err = load(&plain, Format::Csv)
+            .unwrap()
+            .fits_details(&plain, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--details: "), "{err}");
+        assert!(err.contains("plain.csv has no --details columns"), "{err}");
+        let detailed = dir.path().join("detailed.csv");
+        let header = COLUMNS
+            .iter()
+            .chain(DETAIL_COLUMNS.iter())
+            .copied()
+            .collect::<Vec<_>>();
+        fs::write(
+            &detailed,
+            format!("{}\n{row},::1,HTTP/1.1,,,\n", header.join(",")),
+        )
+        .unwrap();
+        assert!(load(&detailed, Format::Csv)
+            .unwrap()
+            .fits_details(&detailed, false)
+            .is_err());
+        assert!(load(&detailed, Format::Csv)
+            .unwrap()
+            .fits_details(&detailed, true)
+            .is_ok());
+        let fresh = dir.path().join("fresh.csv");
+        assert!(load(&fresh, Format::Csv)
+            .unwrap()
+            .fits_details(&fresh, true)
+            .is_ok());
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::progress::Counters;
-use crate::record::{Record, Row, COLUMNS};
+use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS};
 use crate::summary::Tally;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -32,6 +32,8 @@ pub struct SinkSpec {
     /// Append without a header (`--resume` onto a file that already has one).
     pub append: bool,
     pub format: Format,
+    /// Write the `--details` columns too.
+    pub details: bool,
 }
 
 impl SinkSpec {
@@ -77,11 +79,12 @@ impl Sink {
             ),
         };
         let mut encoder = Encoder::new(spec.format, out);
+        let details = spec.details;
         let name = spec.name();
         let output_error = move |source| Error::Output { path: name, source };
         let header = match spec.append {
             true => Ok(()),
-            false => encoder.header().and_then(|()| encoder.flush()),
+            false => encoder.header(details).and_then(|()| encoder.flush()),
         };
         // A reader gone before the header (`| head -c0`) ends the run as quietly as one gone
         // later, so the writer reports it; any other error is reported now.
@@ -93,7 +96,7 @@ impl Sink {
         let writer = Arc::clone(&counters);
         let handle = thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_all(header, rx, encoder, &writer).map_err(output_error))
+            .spawn(move || write_all(header, rx, encoder, details, &writer).map_err(output_error))
             .map_err(|e| Error::io("cannot start the writer thread", e))?;
         Ok((tx, Sink { handle, counters }))
     }
@@ -128,6 +131,7 @@ fn write_all(
     header: io::Result<()>,
     mut rx: mpsc::Receiver<Record>,
     mut encoder: Encoder,
+    details: bool,
     counters: &Counters,
 ) -> io::Result<SinkEnd> {
     let mut end = SinkEnd::default();
@@ -161,7 +165,7 @@ fn write_all(
                     None => break,
                 }
             };
-            encoder.row(&record.row())?;
+            encoder.row(&record.row(details))?;
             end.tally.add(&record);
             counters.record_written(record.success);
             dirty = true;
@@ -194,9 +198,10 @@ impl Encoder {
         }
     }
 
-    fn header(&mut self) -> io::Result<()> {
+    fn header(&mut self, details: bool) -> io::Result<()> {
+        let extra: &[&str] = if details { &DETAIL_COLUMNS } else { &[] };
         match self {
-            Encoder::Csv(w) => w.write_record(COLUMNS).map_err(csv_io),
+            Encoder::Csv(w) => w.write_record(COLUMNS.iter().chain(extra)).map_err(csv_io),
             Encoder::Jsonl(_) => Ok(()),
         }
     }
@@ -229,7 +234,8 @@ fn csv_io(e: csv::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ErrorKind, Method, Outcome};
+    use crate::certs::{CertInfo, UtcSecs};
+    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome};
 
     fn records() -> Vec<Record> {
         vec![
@@ -241,18 +247,28 @@ mod tests {
                 redirects: 1,
                 method: Some(Method::Head),
                 elapsed: Duration::from_millis(12),
+                details: Some(Box::new(Details {
+                    ip: Some([127, 0, 0, 1].into()),
+                    http_version: Some(HttpVersion::Http11),
+                    cert: Some(CertInfo {
+                        not_after: UtcSecs(1_798_243_200),
+                        days_left: 30,
+                        issuer: Some("Sim, R1".into()),
+                    }),
+                })),
             },
             Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]
     }
 
-    fn write_to_file(format: Format) -> String {
+    fn write_to_file(format: Format, details: bool) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let spec = SinkSpec {
             path: Some(path.clone()),
             append: false,
             format,
+            details,
         };
         let counters = Arc::new(Counters::default());
         let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
@@ -268,7 +284,7 @@ mod tests {
 
     #[test]
     fn csv_rows_follow_the_header_and_quote_commas() {
-        let text = write_to_file(Format::Csv);
+        let text = write_to_file(Format::Csv, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -280,12 +296,40 @@ mod tests {
 
     #[test]
     fn json_lines_hold_one_object_per_row() {
-        let text = write_to_file(Format::Jsonl);
+        let text = write_to_file(Format::Jsonl, false);
         let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["status_code"], 200);
         assert_eq!(rows[1]["exception"], "invalid_url");
         assert_eq!(rows[1]["status_code"], serde_json::Value::Null);
+        assert!(rows[0].get("ip").is_none(), "no detail fields without --details");
+    }
+
+    #[test]
+    fn details_add_five_columns_empty_where_unknown() {
+        let text = write_to_file(Format::Csv, true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,\
+             ip,http_version,cert_not_after,cert_days_left,cert_issuer"
+        );
+        assert_eq!(
+            lines[1],
+            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12,\
+             127.0.0.1,HTTP/1.1,2026-12-26T00:00:00Z,30,\"Sim, R1\""
+        );
+        assert_eq!(
+            lines[2],
+            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
+        );
+        let text = write_to_file(Format::Jsonl, true);
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows[0]["cert_not_after"], "2026-12-26T00:00:00Z");
+        assert_eq!(rows[0]["cert_days_left"], 30);
+        assert_eq!(rows[0]["http_version"], "HTTP/1.1");
+        assert_eq!(rows[1]["ip"], serde_json::Value::Null);
+        assert_eq!(rows[1].as_object().map(|o| o.len()), Some(14));
     }
 
     #[test]
@@ -297,6 +341,7 @@ mod tests {
             path: Some("/dev/full".into()),
             append: true,
             format: Format::Csv,
+            details: false,
         };
         let (tx, sink) = Sink::start(spec, Arc::new(Counters::default()), 4).unwrap();
         for r in records() {

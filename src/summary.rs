@@ -16,6 +16,8 @@ pub struct Tally {
     pub successful: u64,
     pub by_exception: BTreeMap<ErrorKind, u64>,
     pub by_status: BTreeMap<u16, u64>,
+    /// Days left on the certificate that expires first (`--details`).
+    pub soonest_cert_days: Option<i64>,
 }
 
 impl Tally {
@@ -31,6 +33,9 @@ impl Tally {
     pub fn add(&mut self, record: &Record) {
         self.total += 1;
         self.successful += u64::from(record.success);
+        if let Some(days) = record.cert_days_left() {
+            self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
+        }
         match record.status() {
             Some(status) => *self.by_status.entry(status).or_default() += 1,
             None => {
@@ -64,6 +69,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Targets of a known-size set that got no row (interrupted runs); `None` when unknown.
     pub not_checked: Option<u64>,
+    /// Days left on the certificate that expires first, when `--details` read any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soonest_cert_days_left: Option<i64>,
 }
 
 impl Summary {
@@ -79,6 +87,7 @@ impl Summary {
             } else {
                 0.0
             },
+            soonest_cert_days_left: tally.soonest_cert_days,
             by_exception: tally.by_exception,
             by_status: tally.by_status,
             requested_concurrency: concurrency.0,
@@ -127,6 +136,15 @@ impl Summary {
                 .collect();
             let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
         }
+        match self.soonest_cert_days_left {
+            Some(days) if days < 0 => {
+                let _ = writeln!(s, "  soonest certificate expiry: expired {} days ago", -days);
+            }
+            Some(days) => {
+                let _ = writeln!(s, "  soonest certificate expiry: {days} days left");
+            }
+            None => {}
+        }
         s
     }
 }
@@ -145,6 +163,7 @@ mod tests {
             redirects: 0,
             method: Some(Method::Head),
             elapsed: Duration::ZERO,
+            details: None,
         }
     }
 
@@ -183,6 +202,40 @@ mod tests {
                 json["requested_concurrency"].as_u64()
             ),
             (Some(76), Some(5000))
+        );
+        assert!(
+            json.get("soonest_cert_days_left").is_none(),
+            "no certificates, no field"
+        );
+    }
+
+    #[test]
+    fn the_tally_keeps_the_soonest_certificate() {
+        let with_cert = |days_left| Record {
+            details: Some(Box::new(crate::record::Details {
+                cert: Some(crate::certs::CertInfo {
+                    not_after: crate::certs::UtcSecs(0),
+                    days_left,
+                    issuer: None,
+                }),
+                ..Default::default()
+            })),
+            ..record(Outcome::Response { status: 200 }, true)
+        };
+        let mut tally = Tally::default();
+        tally.add(&record(Outcome::Response { status: 200 }, true));
+        assert_eq!(tally.soonest_cert_days, None);
+        for days in [40, -2, 9] {
+            tally.add(&with_cert(days));
+        }
+        assert_eq!(tally.soonest_cert_days, Some(-2));
+        let summary = Summary::new(tally, (1, 1), 1, Duration::from_secs(1));
+        assert!(summary
+            .render()
+            .contains("soonest certificate expiry: expired 2 days ago"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["soonest_cert_days_left"],
+            -2
         );
     }
 }

@@ -20,3 +20,5 @@ mod report;
 mod real;
 // At the edges of input, output and the machine's limits: nothing lost, nothing silent (issue 11).
 mod edges;
+// `--details`: address, protocol and certificate columns, the report's certificate section (issue 13).
+mod details;

@@ -432,5 +432,13 @@ fn a_head_of_more_than_100_lines_is_a_protocol_error_that_says_so() {
     });
     let rows = ok_rows(healthcheck().arg("-i").arg("-").write_stdin(server.url("/")));
     assert_eq!(rows[0].exception, Some(ErrorKind::Protocol), "{:?}", rows[0]);
-    assert!(rows[0].error_detail.as_deref().unwrap_or("").contains("too large"), "{:?}", rows[0]);
+    assert!(
+        rows[0]
+            .error_detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("too large"),
+        "{:?}",
+        rows[0]
+    );
 }

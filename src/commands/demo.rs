@@ -138,10 +138,11 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             dns_concurrency: DNS_CONCURRENCY,
             // The simulated internet is on this machine: no proxy stands between.
             proxy: ProxyChoice::Direct,
-            tls_info: false,
+            tls_info: true,
         },
         probe: ProbeConfig {
             timeout,
+            details: true,
             ..ProbeConfig::default()
         },
         output: Some(args.output.clone()),
@@ -149,6 +150,9 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,
+        // The demo shows what a check can say, certificates included.
+        details: true,
+        fail_on_cert_expiring: None,
         quiet,
     })
 }
@@ -168,14 +172,24 @@ fn score(path: &Path, opts: &SimOptions, timeout: Duration) -> Result<(u64, u64,
         total += 1;
         let Ok(url) = Url::parse(&row.url) else { continue };
         let truth = sim::truth(&url, opts, timeout);
+        // A certificate the check read must be the one the name was given (a check that
+        // failed before the handshake ended read none).
+        let cert = (row.cert_days_left, row.cert_issuer.as_deref());
+        let cert_agrees = cert.0.is_none() || cert == (truth.cert_days_left, truth.cert_issuer);
         if (truth.status_code, truth.success, truth.exception)
             == (row.status_code, row.success, row.exception)
+            && cert_agrees
         {
             agree += 1;
         } else if first_miss.is_none() {
             first_miss = Some(format!(
-                "{}: expected {:?}/{:?}, got {:?}/{:?}",
-                row.url, truth.status_code, truth.exception, row.status_code, row.exception
+                "{}: expected {:?}/{:?} (certificate {:?}), got {:?}/{:?} (certificate {cert:?})",
+                row.url,
+                truth.status_code,
+                truth.exception,
+                (truth.cert_days_left, truth.cert_issuer),
+                row.status_code,
+                row.exception
             ));
         }
     }

@@ -17,7 +17,7 @@ use crate::sim::{truth, Profile, SimOptions, SimServer};
 use crate::targets::{Entry, Target};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
-const TRUTH_COLUMNS: [&str; 8] = [
+const TRUTH_COLUMNS: [&str; 10] = [
     "url",
     "status_code",
     "success",
@@ -26,6 +26,8 @@ const TRUTH_COLUMNS: [&str; 8] = [
     "redirects",
     "latency_ms",
     "category",
+    "cert_days_left",
+    "cert_issuer",
 ];
 
 #[derive(Debug, Args)]
@@ -53,7 +55,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
     pub latency_scale: f64,
 
-    /// Write the CA certificate (PEM) to FILE, for `healthcheck --ca-cert FILE`.
+    /// Write the CA certificates (PEM, one per issuer) to FILE, for `healthcheck --ca-cert FILE`.
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
 
@@ -288,7 +290,12 @@ mod tests {
         assert!(rows[1].starts_with("http://abc.com,"));
         assert_eq!(
             rows[2],
-            "https://localhost/_/status/404,404,false,,HEAD,0,0,route"
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA"
+        );
+        assert!(
+            rows[1].ends_with(",,"),
+            "no certificate over plain HTTP: {}",
+            rows[1]
         );
     }
 }
