@@ -69,6 +69,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
         seed: args.seed,
         profile: args.profile,
         latency_scale: args.latency_scale,
+        ..SimOptions::default()
     };
     let rt = super::runtime()?;
     let (cfg, end) = rt.block_on(async {

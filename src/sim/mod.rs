@@ -17,6 +17,16 @@
 //! `mismatch.invalid` over TLS; 200 over plain HTTP). `all-ok` answers 200 for every name;
 //! `faults` is mostly hangs, resets, garbage and loops. `localhost` is always `ok`.
 //!
+//! # Sites (`--profile site`)
+//! Many pages per host, as a sitemap or a documentation site has: every host is a site and every
+//! path a page, drawn from the host, the path and the seed (88% 200, 5% chains of 1-3 relative
+//! 301s within the site, 2.5% 404, 2% 405 to HEAD, 1.5% 410, 1% 500). Connections stay open for
+//! further requests (HTTP/1.1 keep-alive, over TLS too). With a host limit
+//! (`serve --host-limit N`, any profile) a request that finds N others of its host in flight gets
+//! `429 Too Many Requests` at once, with `Retry-After` in seconds, as an HTTP date, or absent.
+//! Per host the server counts connections, TLS handshakes, requests, the most requests in flight
+//! and the 429s ([`HostStats`]).
+//!
 //! # Latency
 //! Log-normal per name, median 150 ms, capped at 4 s (below the checker's 5 s timeout), times
 //! `latency_scale`. A redirect chain spreads it over its hops, a loop pays it (at most 1 s) on
@@ -46,6 +56,6 @@ mod server;
 mod tls;
 mod truth;
 
-pub use profile::{Category, Profile, SimOptions, Site};
-pub use server::{SimServer, SimStats};
+pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site};
+pub use server::{HostStats, SimServer, SimStats};
 pub use truth::{truth, Truth};
