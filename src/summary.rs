@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::hosts::HostsSummary;
 use crate::record::{ErrorKind, Record};
 
 /// Running counts over the rows written.
@@ -52,7 +53,12 @@ pub struct Summary {
     pub interrupted: bool,
     /// Targets of a known-size set that got no row (interrupted runs); `None` when unknown.
     pub not_checked: Option<u64>,
+    /// Per host: requests, 429s, retries, errors, most in flight.
+    pub hosts: HostsSummary,
 }
+
+/// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
+const BUSIEST_SHOWN: usize = 5;
 
 impl Summary {
     pub fn new(tally: Tally, concurrency: usize, peak_in_flight: u64, wall: Duration) -> Self {
@@ -73,6 +79,7 @@ impl Summary {
             wall_seconds: secs,
             interrupted: false,
             not_checked: None,
+            hosts: HostsSummary::default(),
         }
     }
 
@@ -104,6 +111,14 @@ impl Summary {
                 .map(|(kind, n)| format!("{kind}: {n}"))
                 .collect();
             let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
+        }
+        for host in self.hosts.busiest.iter().take(BUSIEST_SHOWN) {
+            let f = &host.figures;
+            let _ = writeln!(
+                s,
+                "  host {}: {} requests, {} throttled (429), {} retries, {} errors, at most {} in flight",
+                host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
+            );
         }
         s
     }
@@ -149,8 +164,38 @@ mod tests {
         assert!(text.contains("Successful: 2 (50.0%), Failed: 2"), "{text}");
         assert!(text.contains("by status: 200: 2, 404: 1"), "{text}");
         assert!(text.contains("by exception: timeout: 1"), "{text}");
+        assert!(
+            !text.contains("host "),
+            "no host had more than one request: {text}"
+        );
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["by_exception"]["timeout"], 1);
         assert_eq!(json["by_status"]["404"], 1);
+        assert_eq!(json["hosts"]["other_hosts"], 0);
+    }
+
+    #[test]
+    fn the_busiest_hosts_are_shown_five_at_most() {
+        use crate::hosts::{HostFigures, NamedHost};
+        let mut summary = Summary::new(Tally::default(), 10, 4, Duration::from_secs(1));
+        summary.hosts.busiest = (0..7)
+            .map(|i| NamedHost {
+                host: format!("https://s{i}.test:443"),
+                figures: HostFigures {
+                    requests: 100 - i,
+                    throttled: 1,
+                    max_in_flight: 6,
+                    ..HostFigures::default()
+                },
+            })
+            .collect();
+        let text = summary.render();
+        assert_eq!(text.matches("  host ").count(), 5, "{text}");
+        assert!(
+            text.contains("host https://s0.test:443: 100 requests, 1 throttled (429), 0 retries, 0 errors, at most 6 in flight"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["hosts"]["busiest"][6]["requests"], 94);
     }
 }

@@ -16,6 +16,7 @@ use crate::client::ClientConfig;
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
+use crate::hosts::HostPolicy;
 use crate::limits::DNS_CONCURRENCY;
 use crate::pipeline;
 use crate::probe::ProbeConfig;
@@ -142,6 +143,7 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             timeout,
             ..ProbeConfig::default()
         },
+        hosts: HostPolicy::default(),
         output: Some(args.output.clone()),
         resume: None,
         format: Format::Csv,
