@@ -15,3 +15,5 @@ mod counter;
 mod sim;
 // `report` and `sweep`: looking at the data (issue 5).
 mod report;
+// Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
+mod hosts;
