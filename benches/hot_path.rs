@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use healthcheck::classify::classify;
+use healthcheck::classify::{classify, Stage};
 use healthcheck::cli::Scheme;
 use healthcheck::record::{ErrorKind, Method, Outcome, Record};
 use healthcheck::targets::{Generated, Target};
@@ -91,9 +91,9 @@ fn classification(c: &mut Criterion) {
         .port();
     let err =
         std::net::TcpStream::connect(("127.0.0.1", port)).expect_err("nothing listens on a released port");
-    assert_eq!(classify(&err, ErrorKind::Other).kind, ErrorKind::Connect);
+    assert_eq!(classify(&err, Stage::Connect).kind, ErrorKind::Connect);
     c.bench_function("classify a refused connection", |b| {
-        b.iter(|| classify(black_box(&err), ErrorKind::Other))
+        b.iter(|| classify(black_box(&err), Stage::Connect))
     });
 }
 

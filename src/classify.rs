@@ -1,19 +1,46 @@
 //! Turn an error into an `ErrorKind` by walking its source chain and looking at the typed errors
-//! inside (rustls, io::Error kinds, hyper), never at Display strings.
+//! inside (our resolver's, rustls, io::Error kinds, hyper), never at Display strings.
 
 use std::error::Error as StdError;
 use std::io;
 
 use crate::client::Failure;
 use crate::record::ErrorKind;
+use crate::resolve::DnsFailure;
 
-/// The kind of `err`, or `fallback` (the kind of the stage that failed) when nothing in its
-/// chain says more, with the innermost message of the chain (the useful one).
-pub fn classify(err: &(dyn StdError + 'static), fallback: ErrorKind) -> Failure {
+/// Where a request was when it failed. reqwest says only whether the connection was made; the
+/// step matters for the same io error: an early end of stream is the TLS handshake cut short
+/// while connecting, and an answer cut short once connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Resolving and opening the TCP connection of a plain HTTP URL (or its proxy tunnel).
+    Connect,
+    /// Opening an HTTPS connection: TCP, then the TLS handshake.
+    Handshake,
+    /// Connected: sending the request and reading the answer.
+    Exchange,
+}
+
+impl Stage {
+    /// The kind of a failure at this stage that nothing in the error's chain says more about.
+    fn fallback(self) -> ErrorKind {
+        match self {
+            Stage::Connect => ErrorKind::Connect,
+            Stage::Handshake => ErrorKind::Tls,
+            Stage::Exchange => ErrorKind::Other,
+        }
+    }
+}
+
+/// The kind of `err` at `stage`, with the innermost message of the chain (the useful one).
+pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
     let chain = chain(err);
+    if let Some(dns) = chain.iter().find_map(|e| e.downcast_ref::<DnsFailure>()) {
+        return Failure::new(ErrorKind::Dns, dns.to_string());
+    }
     let detail = chain.last().map_or_else(|| err.to_string(), |e| e.to_string());
     Failure {
-        kind: kind_of(&chain).unwrap_or(fallback),
+        kind: kind_of(&chain, stage).unwrap_or(stage.fallback()),
         detail,
     }
 }
@@ -33,13 +60,13 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
     out
 }
 
-fn kind_of(chain: &[&(dyn StdError + 'static)]) -> Option<ErrorKind> {
+fn kind_of(chain: &[&(dyn StdError + 'static)], stage: Stage) -> Option<ErrorKind> {
     if chain.iter().any(|e| e.is::<rustls::Error>()) {
         return Some(ErrorKind::Tls);
     }
     chain
         .iter()
-        .find_map(|e| e.downcast_ref::<io::Error>().and_then(|io| io_kind(io.kind())))
+        .find_map(|e| e.downcast_ref::<io::Error>().and_then(|io| io_kind(io, stage)))
         .or_else(|| {
             chain
                 .iter()
@@ -47,14 +74,24 @@ fn kind_of(chain: &[&(dyn StdError + 'static)]) -> Option<ErrorKind> {
         })
 }
 
-fn io_kind(kind: io::ErrorKind) -> Option<ErrorKind> {
+fn io_kind(err: &io::Error, stage: Stage) -> Option<ErrorKind> {
     use io::ErrorKind as K;
-    match kind {
+    match err.kind() {
         K::TimedOut => Some(ErrorKind::Timeout),
         K::ConnectionRefused | K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
             Some(ErrorKind::Connect)
         }
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => Some(ErrorKind::Reset),
+        // TCP's own set-up ends in a refusal, never in a reset or an end of stream: while
+        // connecting over TLS, those are the server hanging up during the handshake.
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+            if stage == Stage::Handshake =>
+        {
+            Some(ErrorKind::Tls)
+        }
+        // Closed before a whole answer, with or without a TLS close_notify.
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Some(ErrorKind::Reset)
+        }
         K::InvalidData => Some(ErrorKind::Protocol),
         _ => None,
     }
@@ -85,26 +122,48 @@ mod tests {
     fn the_chain_includes_the_inner_error_of_a_custom_io_error() {
         let inner = rustls::Error::General("bad handshake".into());
         let err = Outer(io::Error::new(io::ErrorKind::InvalidData, inner));
-        let failure = classify(&err, ErrorKind::Other);
+        let failure = classify(&err, Stage::Exchange);
         assert_eq!(failure.kind, ErrorKind::Tls, "rustls wins over the io kind");
         assert_eq!(failure.detail, "unexpected error: bad handshake");
     }
 
     #[test]
     fn io_kinds_map_to_connect_reset_and_timeout() {
+        let kind = |k: io::ErrorKind, stage| io_kind(&io::Error::from(k), stage);
+        use io::ErrorKind as K;
         assert_eq!(
-            io_kind(io::ErrorKind::ConnectionRefused),
+            kind(K::ConnectionRefused, Stage::Connect),
             Some(ErrorKind::Connect)
         );
-        assert_eq!(io_kind(io::ErrorKind::ConnectionReset), Some(ErrorKind::Reset));
-        assert_eq!(io_kind(io::ErrorKind::TimedOut), Some(ErrorKind::Timeout));
-        assert_eq!(io_kind(io::ErrorKind::NotFound), None);
+        assert_eq!(kind(K::ConnectionReset, Stage::Exchange), Some(ErrorKind::Reset));
+        assert_eq!(kind(K::TimedOut, Stage::Handshake), Some(ErrorKind::Timeout));
+        assert_eq!(kind(K::NotFound, Stage::Exchange), None);
+    }
+
+    #[test]
+    fn an_early_end_is_tls_while_shaking_hands_and_reset_after() {
+        use io::ErrorKind as K;
+        let eof = io::Error::new(
+            K::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        assert_eq!(classify(&eof, Stage::Handshake).kind, ErrorKind::Tls);
+        assert_eq!(classify(&eof, Stage::Exchange).kind, ErrorKind::Reset);
     }
 
     #[test]
     fn an_unknown_error_takes_the_kind_of_its_stage() {
-        let err = io::Error::new(io::ErrorKind::UnexpectedEof, "eof");
-        assert_eq!(classify(&err, ErrorKind::Tls).kind, ErrorKind::Tls);
-        assert_eq!(classify(&err, ErrorKind::Connect).kind, ErrorKind::Connect);
+        let err = io::Error::other("something");
+        assert_eq!(classify(&err, Stage::Handshake).kind, ErrorKind::Tls);
+        assert_eq!(classify(&err, Stage::Connect).kind, ErrorKind::Connect);
+        assert_eq!(classify(&err, Stage::Exchange).kind, ErrorKind::Other);
+    }
+
+    #[test]
+    fn a_dns_failure_anywhere_in_the_chain_is_dns_in_words() {
+        let err = Outer(io::Error::other(DnsFailure::NoSuchHost("nope.test".into())));
+        let failure = classify(&err, Stage::Connect);
+        assert_eq!(failure.kind, ErrorKind::Dns);
+        assert_eq!(failure.detail, "no such host: nope.test");
     }
 }

@@ -158,10 +158,22 @@ pub struct CheckArgs {
 
     /// Send connections for HOST to ADDR instead of resolving it, as curl does (repeatable).
     ///
-    /// HOST may be `*` for every host. ADDR is an IP, or IP:PORT to also change the port
-    /// (as curl's --connect-to); DNS has no ports, so the rule applies to every port of HOST.
-    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = ResolveRule::parse)]
+    /// HOST may be `*` for every host. ADDR is an IP, or IP:PORT to also change the port of
+    /// URLs that name none; several, comma-separated, are tried as a resolver's answer would be
+    /// (IPv6 and IPv4 raced). DNS has no ports, so the rule applies to every port of HOST.
+    #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR]", value_parser = ResolveRule::parse)]
     pub resolve: Vec<ResolveRule>,
+
+    /// Send every request through this proxy: `http://`, `https://` or `socks5://` (with
+    /// `user:password@` if it needs them). Hosts in NO_PROXY still go direct.
+    ///
+    /// Without it, HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY (either case) are honoured.
+    #[arg(long, value_name = "URL", value_parser = parse_proxy, conflicts_with = "no_proxy")]
+    pub proxy: Option<url::Url>,
+
+    /// Connect directly, whatever HTTP_PROXY, HTTPS_PROXY or ALL_PROXY say.
+    #[arg(long)]
+    pub no_proxy: bool,
 
     /// Ask this name server (IP or IP:PORT, UDP) instead of the system's (repeatable).
     #[arg(long = "dns-server", value_name = "ADDR", value_parser = parse_dns_server)]
@@ -277,6 +289,16 @@ pub(crate) fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_proxy(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a proxy URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" | "socks5" | "socks5h" => Ok(url),
+        other => Err(format!(
+            "proxy scheme `{other}` is not http, https, socks5 or socks5h"
+        )),
+    }
+}
+
 fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
     let bad = || format!("`{s}` is not an IP or IP:PORT");
     match s.parse::<std::net::IpAddr>() {
@@ -290,10 +312,10 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
         .split_once(':')
         .ok_or_else(|| format!("`{s}` is not NAME:VALUE"))?;
     let name = name.trim();
-    hyper::header::HeaderName::from_bytes(name.as_bytes())
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("`{name}` is not a valid header name"))?;
     let value = value.trim();
-    hyper::header::HeaderValue::from_str(value)
+    reqwest::header::HeaderValue::from_str(value)
         .map_err(|_| format!("`{value}` is not a valid header value"))?;
     Ok((name.to_string(), value.to_string()))
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{CheckArgs, Format, MethodArg, Scheme};
-use crate::client::ClientConfig;
+use crate::client::{ClientConfig, ProxyChoice};
 use crate::error::{Error, Result};
 use crate::hosts::HostPolicy;
 use crate::limits::DNS_CONCURRENCY;
@@ -138,6 +138,12 @@ impl CheckConfig {
                 resolve: args.resolve,
                 dns_servers: args.dns_servers,
                 dns_concurrency: DNS_CONCURRENCY,
+                proxy: match (args.proxy, args.no_proxy) {
+                    (Some(url), _) => ProxyChoice::Url(url),
+                    (None, true) => ProxyChoice::Direct,
+                    (None, false) => ProxyChoice::Environment,
+                },
+                tls_info: false,
             },
             probe: ProbeConfig {
                 method: match args.method {

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use crate::cli::GetFallback;
-use crate::client::{Answer, Client, Failure};
+use crate::client::{same_origin, Answer, Client, Credentials, Failure, Hop};
 use crate::record::{ErrorKind, Method, Outcome, Record, SuccessCodes};
-use crate::targets::Target;
+use crate::targets::{redact, Target};
 
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -73,7 +73,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         url: display,
         success: matches!(outcome, Outcome::Response { status } if cfg.success.contains(status)),
         outcome,
-        final_url: Some(attempt.final_url.into()),
+        final_url: Some(redact(&attempt.final_url)),
         redirects: attempt.redirects,
         method: Some(attempt.method),
         elapsed: start.elapsed(),
@@ -105,8 +105,13 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
     let deadline = tokio::time::Instant::now() + cfg.timeout;
     let mut url = start_url.clone();
     let mut redirects = 0;
+    let mut how = Hop {
+        method,
+        credentials: Credentials::Send,
+        keep_alive: false,
+    };
     let result = loop {
-        let answer = match tokio::time::timeout_at(deadline, client.send(method, &url)).await {
+        let answer = match tokio::time::timeout_at(deadline, client.send(&url, how)).await {
             Err(_) => {
                 break Err(Failure::new(
                     ErrorKind::Timeout,
@@ -124,11 +129,21 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
             Ok(_) if redirects == cfg.max_redirects => {
                 break Err(Failure::new(
                     ErrorKind::TooManyRedirects,
-                    format!("more than {} redirects, the last from {url}", cfg.max_redirects),
+                    format!(
+                        "more than {} redirects, the last from {}",
+                        cfg.max_redirects,
+                        redact(&url)
+                    ),
                 ))
             }
             Ok(next) => {
                 redirects += 1;
+                // A redirect within one origin is likely followed by more (a loop, a chain of
+                // moves): from here the connection stays open for them.
+                how.keep_alive = same_origin(&url, &next);
+                if !same_origin(start_url, &next) {
+                    how.credentials = Credentials::Withhold;
+                }
                 url = next;
             }
         }
@@ -146,19 +161,29 @@ fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
     if !matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = answer.location.as_ref()?;
-    let next = location
-        .to_str()
-        .map_err(|_| "redirect Location is not text".to_string())
-        .and_then(|l| {
-            url.join(l)
-                .map_err(|e| format!("bad redirect Location `{l}`: {e}"))
-        })
+    let location = location_text(answer.location.as_ref()?.as_bytes());
+    let next = url
+        .join(&location)
+        .map_err(|e| format!("bad redirect Location `{location}`: {e}"))
         .and_then(|next| match next.scheme() {
             "http" | "https" => Ok(next),
             other => Err(format!("redirect to unsupported scheme `{other}`")),
         });
     Some(next)
+}
+
+/// A `Location` as URL text: raw bytes outside ASCII (a UTF-8 `/café`, as many servers send)
+/// are percent-encoded, as browsers and curl do, rather than refused.
+fn location_text(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii() {
+            text.push(char::from(b));
+        } else {
+            text.push_str(&format!("%{b:02X}"));
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -194,6 +219,8 @@ mod tests {
             resolve: Vec::new(),
             dns_servers: Vec::new(),
             dns_concurrency: 1,
+            proxy: crate::client::ProxyChoice::Direct,
+            tls_info: false,
         })
         .expect("a client");
         let target = Target::parse("https://a.com/", crate::cli::Scheme::Https);
@@ -204,6 +231,15 @@ mod tests {
             "{} bytes",
             std::mem::size_of_val(&future)
         );
+    }
+
+    #[test]
+    fn a_raw_utf8_location_is_percent_encoded() {
+        assert_eq!(location_text("/café?q=ü".as_bytes()), "/caf%C3%A9?q=%C3%BC");
+        assert_eq!(location_text(b"/plain?a=1"), "/plain?a=1");
+        let base = Url::parse("https://a.com/x").unwrap();
+        let next = base.join(&location_text("/café".as_bytes())).unwrap();
+        assert_eq!(next.as_str(), "https://a.com/caf%C3%A9");
     }
 
     #[test]

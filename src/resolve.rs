@@ -1,46 +1,45 @@
-//! Name resolution for the client: `--resolve` overrides first, then hickory (async, no
-//! blocking pool) behind a semaphore with its own timeout, so DNS failures are typed and a
-//! thousand look-ups do not flood the upstream resolver.
+//! Name resolution for the client, plugged into reqwest as its `dns_resolver`: `--resolve`
+//! overrides first, then hickory (async, no blocking pool, both address families) behind a
+//! semaphore with its own timeout, so DNS failures are typed and say what failed in words, and
+//! a thousand look-ups do not flood the upstream resolver.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
-use hickory_resolver::TokioResolver;
+use hickory_resolver::proto::ProtoErrorKind;
+use hickory_resolver::{ResolveError, TokioResolver};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::sync::Semaphore;
 
-/// One `--resolve HOST:PORT:ADDR` rule. The port of a plain ADDR is 0, meaning "the URL's port".
+/// One `--resolve HOST:PORT:ADDR[,ADDR...]` rule. The port of a plain ADDR is 0, meaning "the
+/// URL's port".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveRule {
     /// Lower-case host, or `*` for every host.
     pub host: String,
-    pub addr: SocketAddr,
+    /// In the order given: several addresses are tried as a resolver's answer would be.
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl ResolveRule {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not HOST:PORT:ADDR (ADDR an IP, or IP:PORT)");
+        let bad = || format!("`{s}` is not HOST:PORT:ADDR[,ADDR...] (ADDR an IP, or IP:PORT)");
         let (host, rest) = s.split_once(':').ok_or_else(bad)?;
-        let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+        let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
         if host.is_empty() || (port != "*" && port.parse::<u16>().is_err()) {
             return Err(bad());
         }
-        let addr = addr.trim_start_matches('[');
-        let addr = if let Ok(ip) = addr.trim_end_matches(']').parse::<IpAddr>() {
-            SocketAddr::new(ip, 0)
-        } else {
-            let with_brackets = if addr.contains("]:") {
-                format!("[{addr}")
-            } else {
-                addr.to_string()
-            };
-            with_brackets.parse::<SocketAddr>().map_err(|_| bad())?
-        };
+        let addrs = addrs
+            .split(',')
+            .map(|addr| parse_addr(addr).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ResolveRule {
             host: host.to_ascii_lowercase(),
-            addr,
+            addrs,
         })
     }
 
@@ -49,13 +48,62 @@ impl ResolveRule {
     }
 }
 
-/// Why a name has no address.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DnsFailure(pub String);
+/// An IP (port 0), or IP:PORT, IPv6 with or without brackets.
+fn parse_addr(addr: &str) -> Option<SocketAddr> {
+    let addr = addr.trim().trim_start_matches('[');
+    if let Ok(ip) = addr.trim_end_matches(']').parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, 0));
+    }
+    let with_brackets = if addr.contains("]:") {
+        format!("[{addr}")
+    } else {
+        addr.to_string()
+    };
+    with_brackets.parse().ok()
+}
 
-/// The client's resolver.
-pub struct Resolver {
+/// Why a name has no address, in words (the `error_detail` of a `dns` row).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsFailure {
+    #[error("no such host: {0}")]
+    NoSuchHost(String),
+    #[error("no address records for {0}")]
+    NoAddress(String),
+    #[error("resolver timed out looking up {0}")]
+    TimedOut(String),
+    #[error("no resolver configured for {0} (no /etc/resolv.conf; use --dns-server or --resolve)")]
+    NoResolver(String),
+    #[error("resolver failed for {host}: {reason}")]
+    Failed { host: String, reason: String },
+}
+
+impl DnsFailure {
+    fn of(host: &str, e: &ResolveError) -> Self {
+        let host = host.to_string();
+        if e.is_nx_domain() {
+            DnsFailure::NoSuchHost(host)
+        } else if e.is_no_records_found() {
+            DnsFailure::NoAddress(host)
+        } else if e
+            .proto()
+            .is_some_and(|p| matches!(p.kind(), ProtoErrorKind::Timeout))
+        {
+            DnsFailure::TimedOut(host)
+        } else {
+            let reason = match e.proto().map(|p| p.kind()) {
+                Some(ProtoErrorKind::Io(io)) => io.to_string(),
+                _ => e.kind().to_string(),
+            };
+            DnsFailure::Failed { host, reason }
+        }
+    }
+}
+
+/// The client's resolver, shared by every connection of the one `reqwest::Client`.
+#[derive(Clone)]
+pub struct Resolver(Arc<Inner>);
+
+struct Inner {
     rules: Vec<ResolveRule>,
     system: Option<TokioResolver>,
     permits: Semaphore,
@@ -73,56 +121,89 @@ impl Resolver {
     ) -> Self {
         // Without /etc/resolv.conf (a bare container) every look-up fails as `dns`, which is the
         // truth about that machine; overrides still work.
-        let system = if servers.is_empty() {
-            TokioResolver::builder_tokio().ok().map(|b| b.build())
+        let builder = if servers.is_empty() {
+            TokioResolver::builder_tokio().ok()
         } else {
             let mut config = ResolverConfig::new();
             for server in servers {
                 config.add_name_server(NameServerConfig::new(*server, Protocol::Udp));
             }
-            Some(TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).build())
+            Some(TokioResolver::builder_with_config(
+                config,
+                TokioConnectionProvider::default(),
+            ))
         };
-        Resolver {
+        let system = builder.map(|mut b| {
+            // Both families, asked at once: the default asks AAAA only when there is no A record,
+            // so a host whose A address is dead but whose AAAA works would never answer.
+            b.options_mut().ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+            b.build()
+        });
+        Resolver(Arc::new(Inner {
             rules,
             system,
             permits: Semaphore::new(max_in_flight.max(1)),
             timeout,
-        }
+        }))
     }
 
-    fn lookup_override(&self, host: &str) -> Option<SocketAddr> {
-        self.rules.iter().find(|r| r.matches(host)).map(|r| r.addr)
+    fn lookup_override(&self, host: &str) -> Option<&[SocketAddr]> {
+        self.0
+            .rules
+            .iter()
+            .find(|r| r.matches(host))
+            .map(|r| r.addrs.as_slice())
     }
-}
 
-impl Resolver {
-    /// The addresses to try for `host` (a name, not an IP literal), in order, with `port` where
-    /// a `--resolve` rule gives none.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DnsFailure> {
-        let with_port = |addr: SocketAddr| match addr.port() {
-            0 => SocketAddr::new(addr.ip(), port),
-            _ => addr,
-        };
-        if let Some(addr) = self.lookup_override(host) {
-            return Ok(vec![with_port(addr)]);
+    /// The addresses to try for `host`, in the order RFC 8305 gives (families alternating, IPv6
+    /// first). A port of 0 means "the URL's port"; a rule's own port is kept unless the URL names
+    /// one.
+    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, DnsFailure> {
+        if let Some(addrs) = self.lookup_override(host) {
+            return Ok(addrs.to_vec());
         }
-        let Some(system) = &self.system else {
-            return Err(DnsFailure(format!("no resolver configured for {host}")));
+        let inner = &*self.0;
+        let Some(system) = &inner.system else {
+            return Err(DnsFailure::NoResolver(host.to_string()));
         };
         let lookup = async {
-            let _permit = self.permits.acquire().await;
+            let _permit = inner.permits.acquire().await;
             system.lookup_ip(host).await
         };
-        match tokio::time::timeout(self.timeout, lookup).await {
-            Err(_) => Err(DnsFailure(format!("DNS look-up of {host} timed out"))),
-            Ok(Err(e)) => Err(DnsFailure(e.to_string())),
+        match tokio::time::timeout(inner.timeout, lookup).await {
+            Err(_) => Err(DnsFailure::TimedOut(host.to_string())),
+            Ok(Err(e)) => Err(DnsFailure::of(host, &e)),
             Ok(Ok(ips)) => {
-                let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+                let addrs = interleave(ips.iter().map(|ip| SocketAddr::new(ip, 0)));
                 if addrs.is_empty() {
-                    return Err(DnsFailure(format!("no address for {host}")));
+                    return Err(DnsFailure::NoAddress(host.to_string()));
                 }
                 Ok(addrs)
             }
+        }
+    }
+}
+
+impl Resolve for Resolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let this = self.clone();
+        Box::pin(async move {
+            let addrs = Resolver::resolve(&this, name.as_str()).await?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// IPv6 first, then the families alternate (RFC 8305, section 4), so that the connector's race
+/// between the families (the second starts 300 ms after the first) has both to work with.
+fn interleave(addrs: impl Iterator<Item = SocketAddr>) -> Vec<SocketAddr> {
+    let (v6, v4): (Vec<_>, Vec<_>) = addrs.partition(SocketAddr::is_ipv6);
+    let mut out = Vec::with_capacity(v6.len() + v4.len());
+    let (mut v6, mut v4) = (v6.into_iter(), v4.into_iter());
+    loop {
+        match (v6.next(), v4.next()) {
+            (None, None) => return out,
+            (a, b) => out.extend(a.into_iter().chain(b)),
         }
     }
 }
@@ -133,22 +214,26 @@ mod tests {
 
     #[test]
     fn rules_take_an_ip_or_an_ip_and_port() {
+        let addrs = |s: &str| ResolveRule::parse(s).unwrap().addrs;
         let r = ResolveRule::parse("Example.com:443:127.0.0.1").unwrap();
         assert_eq!(r.host, "example.com");
-        assert_eq!(r.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(r.addrs, ["127.0.0.1:0".parse().unwrap()]);
         let r = ResolveRule::parse("*:443:127.0.0.2:8443").unwrap();
         assert_eq!(r.host, "*");
-        assert_eq!(r.addr, "127.0.0.2:8443".parse().unwrap());
-        let r = ResolveRule::parse("a.com:80:[::1]:8080").unwrap();
-        assert_eq!(r.addr, "[::1]:8080".parse().unwrap());
-        let r = ResolveRule::parse("a.com:80:::1").unwrap();
-        assert_eq!(r.addr, "[::1]:0".parse().unwrap());
+        assert_eq!(r.addrs, ["127.0.0.2:8443".parse().unwrap()]);
+        assert_eq!(addrs("a.com:80:[::1]:8080"), ["[::1]:8080".parse().unwrap()]);
+        assert_eq!(addrs("a.com:80:::1"), ["[::1]:0".parse().unwrap()]);
+        assert_eq!(
+            addrs("a.com:0:127.0.0.1:81,[::1]:82"),
+            ["127.0.0.1:81".parse().unwrap(), "[::1]:82".parse().unwrap()]
+        );
         for bad in [
             "a.com",
             "a.com:80",
             ":80:127.0.0.1",
             "a.com:x:127.0.0.1",
             "a.com:80:nohost",
+            "a.com:80:127.0.0.1,",
         ] {
             assert!(ResolveRule::parse(bad).is_err(), "{bad}");
         }
@@ -165,13 +250,33 @@ mod tests {
             1,
             Duration::from_secs(1),
         );
+        let one = |s: &str| vec![s.parse::<SocketAddr>().unwrap()];
+        assert_eq!(resolver.lookup_override("A.com"), Some(&one("127.0.0.1:0")[..]));
+        assert_eq!(resolver.lookup_override("b.com"), Some(&one("127.0.0.9:0")[..]));
+    }
+
+    #[test]
+    fn families_alternate_ipv6_first() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let got = interleave([a("1.1.1.1:0"), a("2.2.2.2:0"), a("3.3.3.3:0"), a("[::1]:0")].into_iter());
         assert_eq!(
-            resolver.lookup_override("A.com"),
-            Some("127.0.0.1:0".parse().unwrap())
+            got,
+            [a("[::1]:0"), a("1.1.1.1:0"), a("2.2.2.2:0"), a("3.3.3.3:0")]
+        );
+    }
+
+    #[test]
+    fn dns_failures_say_what_failed_in_words() {
+        let text = DnsFailure::NoSuchHost("nope.example".into()).to_string();
+        assert_eq!(text, "no such host: nope.example");
+        assert!(!text.contains("Query"), "{text}");
+        assert_eq!(
+            DnsFailure::NoAddress("a.com".into()).to_string(),
+            "no address records for a.com"
         );
         assert_eq!(
-            resolver.lookup_override("b.com"),
-            Some("127.0.0.9:0".parse().unwrap())
+            DnsFailure::TimedOut("a.com".into()).to_string(),
+            "resolver timed out looking up a.com"
         );
     }
 }

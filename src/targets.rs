@@ -29,27 +29,65 @@ impl Target {
     }
 
     /// Parse one trimmed, non-comment line; bare domains (`a.com`, `a.com:8080/x`) get `scheme`.
+    /// A password in the line never reaches `display` (it shows as `***`); `url` keeps it.
     pub fn parse(line: &str, scheme: Scheme) -> Target {
+        let shown = mask_password(line);
         let invalid = |reason: String| Target::Invalid {
-            line: line.to_string(),
+            line: shown.to_string(),
             reason,
         };
         if let Some(other) = foreign_scheme(line) {
             return invalid(format!("scheme `{other}` is not http or https"));
         }
-        let display = if line.contains("://") {
-            line.to_string()
-        } else {
-            format!("{}://{line}", scheme.as_str())
+        let with_scheme = |line: &str| {
+            if line.contains("://") {
+                line.to_string()
+            } else {
+                format!("{}://{line}", scheme.as_str())
+            }
         };
-        match Url::parse(&display) {
+        match Url::parse(&with_scheme(line)) {
             Err(e) => invalid(format!("cannot parse URL: {e}")),
             Ok(url) if !matches!(url.scheme(), "http" | "https") => {
                 invalid(format!("scheme `{}` is not http or https", url.scheme()))
             }
             Ok(url) if url.host_str().is_none_or(str::is_empty) => invalid("URL has no host".into()),
-            Ok(url) => Target::Valid { display, url },
+            Ok(url) => Target::Valid {
+                display: with_scheme(&shown),
+                url,
+            },
         }
+    }
+}
+
+/// `url` as text for the output, its password (if any) shown as `***`.
+pub fn redact(url: &Url) -> String {
+    if url.password().is_none() {
+        return url.as_str().to_string();
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_password(Some("***"));
+    shown.into()
+}
+
+/// The line with the password of its `user:password@` (if any) replaced by `***`, so that a
+/// row's `url` never holds it and `--resume` still matches the same line.
+fn mask_password(line: &str) -> std::borrow::Cow<'_, str> {
+    // Without `//` there is no authority (`mailto:ann@b.com`), so no password either.
+    let Some(start) = line.find("://").map(|i| i + 3) else {
+        return line.into();
+    };
+    let authority_end = line[start..]
+        .find(['/', '?', '#'])
+        .map_or(line.len(), |i| start + i);
+    let Some(at) = line[start..authority_end].rfind('@').map(|i| start + i) else {
+        return line.into();
+    };
+    match line[start..at].find(':').map(|i| start + i) {
+        Some(colon) if line[colon + 1..at] != *"***" => {
+            format!("{}***{}", &line[..=colon], &line[at..]).into()
+        }
+        _ => line.into(),
     }
 }
 
@@ -258,6 +296,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_is_masked_in_what_is_shown_and_kept_in_what_is_sent() {
+        let Target::Valid { display, url } = Target::parse("http://ann:s3cret@a.com/x?y=1@2", Scheme::Https)
+        else {
+            panic!("valid");
+        };
+        assert_eq!(display, "http://ann:***@a.com/x?y=1@2");
+        assert_eq!(url.password(), Some("s3cret"));
+        assert_eq!(redact(&url), "http://ann:***@a.com/x?y=1@2");
+        assert_eq!(
+            Target::parse("mailto:ann@b.com", Scheme::Https).display(),
+            "mailto:ann@b.com"
+        );
+        assert_eq!(
+            Target::parse("ann@c.com", Scheme::Http).display(),
+            "http://ann@c.com"
+        );
+        assert_eq!(
+            Target::parse("ftp://u:pw@d.com", Scheme::Http).display(),
+            "ftp://u:***@d.com"
+        );
+        assert_eq!(redact(&Url::parse("https://e.com/").unwrap()), "https://e.com/");
+    }
 
     #[test]
     fn generated_labels_are_every_combination_in_order() {

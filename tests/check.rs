@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use healthcheck::record::{ErrorKind, Method, OwnedRow};
 use healthcheck::sim::Profile;
 
-use crate::support::{healthcheck, ok_rows, refused_port, rows, write_lines, NxDomain, Sim};
+use crate::support::{healthcheck, ok_rows, refused_port, rows, write_lines, FakeDns, Sim};
 
 fn by_url(rows: &[OwnedRow]) -> BTreeMap<String, OwnedRow> {
     rows.iter().map(|r| (r.url.clone(), r.clone())).collect()
@@ -18,7 +18,7 @@ fn by_url(rows: &[OwnedRow]) -> BTreeMap<String, OwnedRow> {
 #[test]
 fn each_exception_kind_comes_from_a_real_local_fault() {
     let sim = Sim::all_ok();
-    let dns = NxDomain::start();
+    let dns = FakeDns::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let refused = format!("http://127.0.0.1:{}/", refused_port());
     let tls = format!("https://{}/", sim.addr()); // the sim's CA is not trusted here

@@ -15,5 +15,8 @@ mod counter;
 mod sim;
 // `report` and `sweep`: looking at the data (issue 5).
 mod report;
+
+// Real servers' habits: big heads, resets, credentials, proxies, IPv6, TLS hang-ups (issue 10).
+mod real;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;

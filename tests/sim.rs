@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use healthcheck::classify::classify;
+use healthcheck::classify::{classify, Stage};
 use healthcheck::record::ErrorKind;
 use healthcheck::sim::{truth, Category, Profile, SimOptions, SimServer, Site};
 use reqwest::redirect::Policy;
@@ -88,7 +88,7 @@ async fn failure(client: &Client, url: &str) -> ErrorKind {
         Ok(response) => panic!("{url} answered {}", response.status()),
         // reqwest's own timer: its error type is reqwest's, which `classify` does not know.
         Err(e) if e.is_timeout() => ErrorKind::Timeout,
-        Err(e) => classify(&e, ErrorKind::Other).kind,
+        Err(e) => classify(&e, Stage::Exchange).kind,
     }
 }
 
@@ -189,7 +189,7 @@ async fn profile_categories_answer_as_their_truth_says_over_http_and_https() {
                     "{category:?} over {scheme}"
                 ),
                 Err(e) => assert_eq!(
-                    Some(classify(&e, ErrorKind::Other).kind),
+                    Some(classify(&e, Stage::Exchange).kind),
                     expected.exception,
                     "{category:?} over {scheme}: {e:?}"
                 ),

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::report::{ReportArgs, ReportFormat};
 use crate::cli::{parse_scale, parse_secs, Format, Scheme, DEFAULT_USER_AGENT};
-use crate::client::ClientConfig;
+use crate::client::{ClientConfig, ProxyChoice};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
@@ -134,10 +134,13 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             )],
             resolve: vec![ResolveRule {
                 host: "*".into(),
-                addr: server.addr(),
+                addrs: vec![server.addr()],
             }],
             dns_servers: Vec::new(),
             dns_concurrency: DNS_CONCURRENCY,
+            // The simulated internet is on this machine: no proxy stands between.
+            proxy: ProxyChoice::Direct,
+            tls_info: false,
         },
         probe: ProbeConfig {
             timeout,

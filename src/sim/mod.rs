@@ -27,6 +27,12 @@
 //! Per host the server counts connections, TLS handshakes, requests, the most requests in flight
 //! and the 429s ([`HostStats`]).
 //!
+//! # Manners
+//! Besides its category, about 15% of names (not in `all-ok`) answer with 3 to 16 KB of extra
+//! headers (Content-Security-Policy, Report-To, Set-Cookie), and about 10% reset the connection
+//! right after a complete answer, as real servers do (in the `site` profile: big heads by page,
+//! no resets, which would defeat keep-alive). Neither changes the right answer.
+//!
 //! # Latency
 //! Log-normal per name, median 150 ms, capped at 4 s (below the checker's 5 s timeout), times
 //! `latency_scale`. A redirect chain spreads it over its hops, a loop pays it (at most 1 s) on
@@ -42,6 +48,8 @@
 //! - `/_/redirect/N`: N relative 302 redirects, then 200
 //! - `/_/loop`: relative 302 redirects forever
 //! - `/_/head405`, `/_/head501`: 405 (501) to HEAD, 200 to GET
+//! - `/_/big-head/BYTES`: 200 with about BYTES (at most 64 KiB) of extra headers
+//! - `/_/reset-after`: 200, then a reset (RST) of the connection
 //!
 //! Over HTTPS the certificate is chosen from the SNI name before the path is read, so a name of
 //! category `tls_mismatch` fails the handshake whatever its path: tests use `localhost`.

@@ -62,6 +62,46 @@ impl Location {
     }
 }
 
+/// How an answer is delivered, beside what it says. Real servers send kilobytes of headers
+/// (Content-Security-Policy, several Set-Cookie), and some reset the connection right after a
+/// complete answer (SO_LINGER 0, load balancers). Neither changes what a check must report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Manner {
+    /// Padding headers, in bytes, added to the head.
+    pub head_bytes: usize,
+    /// Close with a reset (RST) right after the answer.
+    pub reset_after: bool,
+}
+
+/// The largest head `/_/big-head/BYTES` pads to.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The manner of the answer to `req`: a name's own (the `all-ok` throughput profile has none),
+/// or what a `/_/big-head/BYTES` or `/_/reset-after` route asks for.
+pub(crate) fn manner(req: &Request<'_>, opts: &SimOptions) -> Manner {
+    if let Some(route) = req.path.strip_prefix("/_/") {
+        return match route.split_once('/').unwrap_or((route, "")) {
+            ("big-head", bytes) => Manner {
+                head_bytes: bytes.parse().unwrap_or(0).min(MAX_HEAD_BYTES),
+                reset_after: false,
+            },
+            ("reset-after", "") => Manner {
+                head_bytes: 0,
+                reset_after: true,
+            },
+            _ => Manner::default(),
+        };
+    }
+    if opts.profile == Profile::AllOk {
+        return Manner::default();
+    }
+    let site = site_of(req, opts);
+    Manner {
+        head_bytes: site.head_bytes,
+        reset_after: site.reset_after,
+    }
+}
+
 /// Whether a host (as in a URL or a Host header, without port) is an IP literal.
 pub(crate) fn is_ip_literal(host: &str) -> bool {
     host.starts_with('[') || host.parse::<Ipv4Addr>().is_ok()
@@ -167,6 +207,8 @@ fn route_action(route: &str, req: &Request<'_>) -> Action {
         ("garbage", "") => Action::Garbage { delay_ms: 0 },
         ("loop", "") => endless(req.query, 0),
         ("head405", "") => respond(if req.head { 405 } else { 200 }),
+        ("big-head", bytes) if bytes.parse::<usize>().is_ok() => respond(200),
+        ("reset-after", "") => respond(200),
         ("head501", "") => respond(if req.head { 501 } else { 200 }),
         _ => respond(404),
     }
@@ -234,6 +276,38 @@ mod tests {
         assert_eq!(name_of("127.0.3.4", "/abc/def"), "abc");
         assert_eq!(name_of("[::1]", "/abc"), "abc");
         assert_eq!(name_of("127.0.0.1", "/"), "");
+    }
+
+    #[test]
+    fn big_heads_and_resets_after_answers_come_from_routes_and_some_names() {
+        let opts = SimOptions::default();
+        let at = |path: &str| manner(&req(true, "x.com", path, ""), &opts);
+        assert_eq!(at("/_/big-head/16000").head_bytes, 16_000);
+        assert_eq!(at("/_/big-head/999999").head_bytes, MAX_HEAD_BYTES);
+        assert!(at("/_/reset-after").reset_after);
+        assert_eq!(at("/_/status/200"), Manner::default());
+        let names: Vec<String> = (0..2000).map(|i| format!("n{i}.com")).collect();
+        let share = |f: &dyn Fn(Manner) -> bool| {
+            names
+                .iter()
+                .filter(|n| f(manner(&req(true, n, "/", ""), &opts)))
+                .count()
+        };
+        assert!(
+            (200..400).contains(&share(&|m| m.head_bytes > 0)),
+            "about 15% big heads"
+        );
+        assert!(
+            (120..300).contains(&share(&|m| m.reset_after)),
+            "about 10% resets"
+        );
+        let all_ok = SimOptions {
+            profile: Profile::AllOk,
+            ..SimOptions::default()
+        };
+        assert!(names
+            .iter()
+            .all(|n| manner(&req(true, n, "/", ""), &all_ok) == Manner::default()));
     }
 
     #[test]

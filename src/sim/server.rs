@@ -12,13 +12,13 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, HOST, LOCATION, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::plan::{self, Action, HANG_MS};
+use super::plan::{self, Action, Manner, HANG_MS};
 use super::profile::{HostLimit, Profile, RetryAfter, SimOptions};
 use super::tls::Tls;
 
@@ -315,8 +315,10 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
 /// client has (or may have) its answer and may open its next connection, which must not be
 /// counted together with this one.
 async fn serve_http<T: Transport>(io: T, tls: bool, shared: Arc<Shared>, open: Open) {
+    let reset_after = Arc::new(AtomicBool::new(false));
     let handler = Handler {
         shared: shared.clone(),
+        reset_after: reset_after.clone(),
         tls,
         first: Cell::new(true),
     };
@@ -329,6 +331,9 @@ async fn serve_http<T: Transport>(io: T, tls: bool, shared: Arc<Shared>, open: O
         .err()
         .and_then(|e| std::error::Error::source(&e)?.downcast_ref::<Fault>().copied());
     match fault {
+        None if reset_after.load(Ordering::Relaxed) => {
+            let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
+        }
         Some(Fault::Reset) => {
             // SO_LINGER 0: closing sends RST instead of FIN, so the client reads ECONNRESET.
             let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
@@ -356,6 +361,8 @@ enum Fault {
 /// The hyper service of one connection: plans the answer at once, then waits out its delay.
 struct Handler {
     shared: Arc<Shared>,
+    /// Set by an answer that resets the connection once it is written.
+    reset_after: Arc<AtomicBool>,
     tls: bool,
     /// No request has been seen on this connection yet.
     first: Cell<bool>,
@@ -420,6 +427,10 @@ impl Service<Request<Incoming>> for Handler {
             None => None,
         };
         let action = plan::decide(&view, &self.shared.opts);
+        let manner = plan::manner(&view, &self.shared.opts);
+        if manner.reset_after {
+            self.reset_after.store(true, Ordering::Relaxed);
+        }
         let location = match action {
             Action::Respond {
                 location: Some(location),
@@ -428,7 +439,7 @@ impl Service<Request<Incoming>> for Handler {
             _ => None,
         };
         Box::pin(async move {
-            let answer = carry_out(action, location).await;
+            let answer = carry_out(action, location, manner).await;
             drop(in_flight);
             answer
         })
@@ -452,7 +463,7 @@ fn too_many(limit: HostLimit) -> Response<Empty<Bytes>> {
     response
 }
 
-async fn carry_out(action: Action, location: Option<HeaderValue>) -> Answer {
+async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner) -> Answer {
     let wait = |ms: u64| async move {
         if ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -464,8 +475,14 @@ async fn carry_out(action: Action, location: Option<HeaderValue>) -> Answer {
             let mut response = Response::new(Empty::new());
             *response.status_mut() =
                 StatusCode::from_u16(status).expect("plans only hold codes in 200..=999");
+            let headers = response.headers_mut();
             if let Some(location) = location {
-                response.headers_mut().insert(LOCATION, location);
+                headers.insert(LOCATION, location);
+            }
+            pad_head(headers, manner.head_bytes);
+            if manner.reset_after {
+                // The connection ends after this answer (then with a reset), as such servers do.
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             Ok(response)
         }
@@ -481,6 +498,29 @@ async fn carry_out(action: Action, location: Option<HeaderValue>) -> Answer {
             wait(delay_ms).await;
             Err(Fault::Garbage)
         }
+    }
+}
+
+/// About `bytes` of the headers real sites send, in lines of at most 4 KB (servers and clients
+/// allow about 100 header lines).
+fn pad_head(headers: &mut hyper::HeaderMap, bytes: usize) {
+    const POLICY: &str = "default-src 'self'; script-src 'self' https://cdn.example.net; ";
+    let mut left = bytes;
+    let mut n = 0;
+    while left > 0 {
+        let len = left.min(4096);
+        let value = POLICY.repeat(len / POLICY.len() + 1);
+        let name = match n {
+            0 => HeaderName::from_static("content-security-policy"),
+            1 => HeaderName::from_static("report-to"),
+            _ => HeaderName::from_static("set-cookie"),
+        };
+        headers.append(
+            name,
+            HeaderValue::from_str(&value[..len]).expect("the policy text is a valid header value"),
+        );
+        left -= len;
+        n += 1;
     }
 }
 

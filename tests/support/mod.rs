@@ -1,5 +1,6 @@
 //! Shared by every integration test: the simulated internet started in-process on 127.0.0.1:0,
-//! a loopback DNS server that says "no such host", the binary under test, and row parsing.
+//! raw loopback HTTP and DNS servers that behave as real ones do, the binary under test, and row
+//! parsing.
 //! Everything stops by itself when its handle is dropped.
 
 #![allow(dead_code, reason = "each test file uses its own part of the helpers")]
@@ -98,62 +99,25 @@ impl Drop for Sim {
     }
 }
 
-/// A loopback DNS server that answers every query with NXDOMAIN, until dropped.
-pub struct NxDomain {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl NxDomain {
-    pub fn start() -> NxDomain {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let addr = socket.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            while !flag.load(Ordering::Relaxed) {
-                let Ok((n, peer)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                if n < 12 {
-                    continue;
-                }
-                // Same id and question; flags: response, recursion desired+available, NXDOMAIN.
-                let mut reply = buf[..n].to_vec();
-                reply[2] = 0x81 | (buf[2] & 0x01);
-                reply[3] = 0x83;
-                reply[6..12].fill(0); // no answer, authority or additional records
-                let _ = socket.send_to(&reply, peer);
-            }
-        });
-        NxDomain {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for NxDomain {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+/// The proxy variables the binary honours, in both cases.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
 
 /// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy.
 pub fn healthcheck() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("healthcheck").unwrap();
     cmd.env_remove("RUST_LOG").timeout(Duration::from_secs(120));
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
@@ -229,4 +193,230 @@ pub fn capture_one_request() -> (String, thread::JoinHandle<String>) {
         String::from_utf8_lossy(&head).into_owned()
     });
     (url, handle)
+}
+
+/// What a `Raw` server does after writing its answer to one request.
+pub enum Then {
+    /// Wait for the next request on the connection (unless the client asked to close).
+    KeepOpen,
+    /// Close the connection (FIN).
+    Close,
+    /// Reset the connection (RST), as servers that close with SO_LINGER 0 and load balancers do.
+    Reset,
+}
+
+/// A loopback HTTP/1.1 server that answers with raw bytes, so a test can send what real servers
+/// send and a well-behaved one would not: huge heads, a reset right after the answer, bodies on
+/// HEAD, raw UTF-8 in headers. It records every request head and counts connections, and stops
+/// when dropped (or after 60 s).
+pub struct Raw {
+    addr: SocketAddr,
+    accepts: Arc<std::sync::atomic::AtomicUsize>,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+type Respond = dyn Fn(&str) -> (Vec<u8>, Then) + Send + Sync;
+
+impl Raw {
+    /// On 127.0.0.1; `respond` gets each request head and returns the answer's bytes.
+    pub fn start(respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static) -> Raw {
+        Raw::start_on("127.0.0.1:0", respond)
+    }
+
+    pub fn start_on(listen: &str, respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static) -> Raw {
+        let listener = std::net::TcpListener::bind(listen).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let respond: Arc<Respond> = Arc::new(respond);
+        let (a, h, flag) = (accepts.clone(), heads.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !flag.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        a.fetch_add(1, Ordering::SeqCst);
+                        let (respond, heads) = (respond.clone(), h.clone());
+                        thread::spawn(move || serve_raw(stream, &*respond, &heads));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Raw {
+            addr,
+            accepts,
+            heads,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
+    }
+
+    /// Every request head received so far, lower-cased.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn serve_raw(mut stream: std::net::TcpStream, respond: &Respond, heads: &std::sync::Mutex<Vec<String>>) {
+    use std::io::{Read, Write};
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        buf.drain(..end + 4);
+        heads.lock().unwrap().push(head.clone());
+        let (answer, then) = respond(&head);
+        if stream.write_all(&answer).is_err() {
+            return;
+        }
+        match then {
+            Then::KeepOpen if !head.contains("connection: close") => continue,
+            Then::KeepOpen | Then::Close => return,
+            Then::Reset => {
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An answer with `status`, the given extra header lines and no body.
+pub fn answer(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// A loopback DNS server that answers A and AAAA questions from a table and NXDOMAIN for names
+/// it does not know, until dropped.
+pub struct FakeDns {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl FakeDns {
+    pub fn start(table: &[(&str, std::net::IpAddr)]) -> FakeDns {
+        let table: Vec<(String, std::net::IpAddr)> = table
+            .iter()
+            .map(|(n, ip)| (n.to_ascii_lowercase(), *ip))
+            .collect();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(reply) = dns_reply(&buf[..n], &table) {
+                    let _ = socket.send_to(&reply, peer);
+                }
+            }
+        });
+        FakeDns {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for FakeDns {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The answer to one query: the question echoed, then the table's records of the asked type.
+fn dns_reply(query: &[u8], table: &[(String, std::net::IpAddr)]) -> Option<Vec<u8>> {
+    let mut at = 12;
+    let mut labels = Vec::new();
+    while *query.get(at)? != 0 {
+        let len = usize::from(query[at]);
+        labels.push(String::from_utf8_lossy(query.get(at + 1..at + 1 + len)?).to_ascii_lowercase());
+        at += 1 + len;
+    }
+    let question_end = at + 5;
+    let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
+    let name = labels.join(".");
+    let known = table.iter().any(|(n, _)| *n == name);
+    let records: Vec<&std::net::IpAddr> = table
+        .iter()
+        .filter(|(n, ip)| {
+            *n == name
+                && matches!(
+                    (qtype, ip),
+                    (1, std::net::IpAddr::V4(_)) | (28, std::net::IpAddr::V6(_))
+                )
+        })
+        .map(|(_, ip)| ip)
+        .collect();
+    let mut reply = query.get(..question_end)?.to_vec();
+    reply[2] = 0x81 | (query[2] & 0x01);
+    reply[3] = if known { 0x80 } else { 0x83 };
+    reply[6..12].fill(0);
+    reply[7] = u8::try_from(records.len()).ok()?;
+    for ip in records {
+        reply.extend_from_slice(&[0xc0, 0x0c]); // the name, by pointer to the question
+        let (rtype, data) = match ip {
+            std::net::IpAddr::V4(v4) => (1u16, v4.octets().to_vec()),
+            std::net::IpAddr::V6(v6) => (28u16, v6.octets().to_vec()),
+        };
+        reply.extend_from_slice(&rtype.to_be_bytes());
+        reply.extend_from_slice(&[0, 1, 0, 0, 0, 60]); // class IN, TTL 60 s
+        reply.extend_from_slice(&u16::try_from(data.len()).ok()?.to_be_bytes());
+        reply.extend_from_slice(&data);
+    }
+    Some(reply)
 }
