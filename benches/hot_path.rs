@@ -41,6 +41,7 @@ fn rows(c: &mut Criterion) {
         redirects: 1,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(153),
+        note: None,
     };
     let failed = Record {
         url: "https://abd.com".into(),
@@ -53,6 +54,7 @@ fn rows(c: &mut Criterion) {
         redirects: 0,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(88),
+        note: None,
     };
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(1000));

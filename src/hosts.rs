@@ -31,6 +31,9 @@ use crate::targets::Target;
 /// Targets read ahead at most while looking for one whose host has room: enough for a list sorted
 /// by site to keep a few hundred sites busy at once.
 pub const LOOK_AHEAD: usize = 100_000;
+/// Targets read, when the input has them ready, before one is sent: so that a URL knows whether
+/// the next ones of its host are behind it (and keeps its connection for them).
+const WINDOW: usize = 64;
 /// Hosts whose figures the summary names; the others are summed.
 const HOSTS_NAMED: usize = 1_000;
 /// The live host table is swept of idle hosts (paused or paced ones) when it doubles past this.
@@ -87,13 +90,16 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub enum Throttle {
     /// Pause the host this long, then send the URL again.
     Retry(Duration),
-    /// Keep the answer: the row says why in `error_detail`. The host still pauses this long.
+    /// Keep the answer, with why as the row's `error_detail`; the host still pauses this long.
     GiveUp { pause: Duration, detail: String },
 }
 
 /// The decision after a throttling answer: `status` with its `retry_after`, for a URL that was
-/// retried `retries` times and has waited `waited` for it already. `None` when the answer is
-/// not throttling (a 503 without Retry-After is a plain server error).
+/// retried `retries` times and has waited `waited` for it already. Each URL may wait up to
+/// `max_retry_wait` in all, and is never sent again before the time the server asked for: a
+/// longer wait keeps the answer at once (and does not pause the host, whose other URLs would
+/// only wait to be refused alike). `None` when the answer does not ask to slow down (a 503
+/// without Retry-After is a plain server error).
 pub fn after_throttle(
     policy: &HostPolicy,
     status: u16,
@@ -104,21 +110,27 @@ pub fn after_throttle(
     if !(status == 429 || status == 503 && retry_after.is_some()) {
         return None;
     }
-    // Without Retry-After: 1 s, 2 s, 4 s, ... the host is paused as long.
+    // Without Retry-After: 1 s, 2 s, 4 s, ...
     let asked = retry_after.unwrap_or(Duration::from_secs(1 << retries.min(16)));
-    let left = policy.max_retry_wait.saturating_sub(waited);
-    let pause = asked.min(left);
-    if retries >= policy.retries_429 {
-        let detail = format!("{status} again after {retries} retries (--retries-429)");
-        return Some(Throttle::GiveUp { pause, detail });
-    }
-    if asked > left {
+    if waited + asked > policy.max_retry_wait {
         let detail = format!(
-            "{status}: the server asks to wait {:.1} s, more than the {:.1} s left of --max-retry-wait; not retried",
+            "{status}: waiting {:.1} s more (Retry-After, or 1 s, 2 s, 4 s... without one) would pass \
+             --max-retry-wait {:.1} s, {:.1} s waited; not sent again",
             asked.as_secs_f64(),
-            left.as_secs_f64()
+            policy.max_retry_wait.as_secs_f64(),
+            waited.as_secs_f64()
         );
-        return Some(Throttle::GiveUp { pause, detail });
+        return Some(Throttle::GiveUp {
+            pause: Duration::ZERO,
+            detail,
+        });
+    }
+    if retries >= policy.retries_429 {
+        let detail = format!(
+            "{status} again after {retries} retries (--retries-429 {})",
+            policy.retries_429
+        );
+        return Some(Throttle::GiveUp { pause: asked, detail });
     }
     Some(Throttle::Retry(asked))
 }
@@ -402,6 +414,10 @@ impl HostPermit {
         &self.key
     }
 
+    pub fn policy(&self) -> &HostPolicy {
+        &self.shared.policy
+    }
+
     /// No other URL of the host waits in the queue: the request may ask the server to close the
     /// connection (`Connection: close`) rather than leave it idle in the pool.
     pub fn last_of_host(&self) -> bool {
@@ -455,33 +471,41 @@ impl HostPermit {
         }
         drop(self);
         loop {
-            let now = Instant::now();
-            let mut state = shared.lock();
-            let host = state
-                .live
-                .entry(key.clone())
-                .or_insert_with(|| Host::new(&shared.policy));
-            let until = match host.blocked(now, true) {
-                None => {
-                    host.waiting = host.waiting.saturating_sub(1);
-                    host.start(now, shared.policy.interval);
-                    if host.waiting == 0 {
-                        // The queued targets may go again.
-                        shared.wake(state, key.clone());
-                    } else {
-                        drop(state);
-                    }
-                    return HostPermit { shared, key };
-                }
-                Some(Blocked::Until(at)) => Some(at),
-                Some(Blocked::Busy) => None,
+            // Registered before the host is looked at, so a release in between is not missed.
+            let notify = {
+                let mut state = shared.lock();
+                let host = state
+                    .live
+                    .entry(key.clone())
+                    .or_insert_with(|| Host::new(&shared.policy));
+                host.notify.get_or_insert_with(Arc::default).clone()
             };
-            let notify = host.notify.get_or_insert_with(Arc::default).clone();
             let notified = notify.notified();
             tokio::pin!(notified);
-            // Registered before the lock goes, so a release in between is not missed.
             notified.as_mut().enable();
-            drop(state);
+            let until = {
+                let now = Instant::now();
+                let mut state = shared.lock();
+                let host = state
+                    .live
+                    .get_mut(&key)
+                    .expect("a waiting retry keeps its host live");
+                match host.blocked(now, true) {
+                    None => {
+                        host.waiting = host.waiting.saturating_sub(1);
+                        host.start(now, shared.policy.interval);
+                        if host.waiting == 0 {
+                            // The queued targets may go again.
+                            shared.wake(state, key.clone());
+                        } else {
+                            drop(state);
+                        }
+                        return HostPermit { shared, key };
+                    }
+                    Some(Blocked::Until(at)) => Some(at),
+                    Some(Blocked::Busy) => None,
+                }
+            };
             match until {
                 Some(at) => {
                     tokio::select! {
@@ -653,6 +677,17 @@ impl<S: Stream<Item = Target> + Unpin> Stream for Scheduler<S> {
                 };
                 this.reconsider(key);
             }
+            while !this.input_done && this.held < this.look_ahead.min(WINDOW) {
+                match Pin::new(&mut this.input).poll_next(cx) {
+                    Poll::Ready(Some(target)) => {
+                        if let Some(unsent) = this.enqueue(target) {
+                            return Poll::Ready(Some((unsent, None)));
+                        }
+                    }
+                    Poll::Ready(None) => this.input_done = true,
+                    Poll::Pending => break,
+                }
+            }
             if let Some(next) = this.next_ready() {
                 return Poll::Ready(Some(next));
             }
@@ -753,19 +788,36 @@ mod tests {
             Some(Throttle::Retry(secs(2))),
             "no Retry-After: 1 s, 2 s, 4 s"
         );
+        assert!(
+            matches!(
+                after_throttle(&p, 429, None, 1, secs(9)),
+                Some(Throttle::GiveUp { .. })
+            ),
+            "the backoff, too, stays within the budget"
+        );
         let Some(Throttle::GiveUp { pause, detail }) = after_throttle(&p, 429, Some(secs(8)), 1, secs(5))
         else {
             panic!("8 s asked, 5 s left");
         };
-        assert_eq!(pause, secs(5));
+        assert_eq!(pause, Duration::ZERO);
         assert!(
-            detail.contains("wait 8.0 s") && detail.contains("--max-retry-wait"),
+            detail.contains("waiting 8.0 s more") && detail.contains("--max-retry-wait 10.0 s, 5.0 s waited"),
             "{detail}"
         );
-        let Some(Throttle::GiveUp { detail, .. }) = after_throttle(&p, 429, Some(secs(1)), 2, secs(2)) else {
+        let Some(Throttle::GiveUp { pause, detail }) = after_throttle(&p, 429, Some(secs(1)), 2, secs(2))
+        else {
             panic!("out of retries");
         };
-        assert!(detail.contains("after 2 retries"), "{detail}");
+        assert_eq!(pause, secs(1), "the host still gets its pause");
+        assert!(detail.contains("after 2 retries (--retries-429 2)"), "{detail}");
+        let none = HostPolicy {
+            max_retry_wait: Duration::ZERO,
+            ..p
+        };
+        assert!(matches!(
+            after_throttle(&none, 429, None, 0, secs(0)),
+            Some(Throttle::GiveUp { .. })
+        ));
     }
 
     #[test]
@@ -789,15 +841,18 @@ mod tests {
             "b.test/2",
         ]);
         let mut s = Scheduler::new(input, hosts.clone(), 100);
+        let (invalid, none) = now(&mut s).expect("read ahead, never sent");
+        assert_eq!(invalid, "not a url");
+        assert!(none.is_none());
         let (a1, p_a1) = now(&mut s).expect("a ready target");
         let (a2, _p_a2) = now(&mut s).expect("a ready target");
         assert_eq!(
             (a1.as_str(), a2.as_str()),
             ("https://a.test/1", "https://a.test/2")
         );
-        // a.test is at its limit: b.test's targets, and the invalid line, go past it.
-        let order: Vec<String> = (0..3).map(|_| now(&mut s).expect("ready").0).collect();
-        assert_eq!(order, ["https://b.test/1", "not a url", "https://b.test/2"]);
+        // a.test is at its limit: b.test's targets go past it.
+        let order: Vec<String> = (0..2).map(|_| now(&mut s).expect("ready").0).collect();
+        assert_eq!(order, ["https://b.test/1", "https://b.test/2"]);
         assert!(now(&mut s).is_none(), "a.test is busy");
         drop(p_a1);
         let (a3, p_a3) = now(&mut s).expect("a slot came back");

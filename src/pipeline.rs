@@ -99,10 +99,7 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
                 let (http, probe_cfg, counters) = (http.clone(), probe_cfg.clone(), counters.clone());
                 counters.probe_started();
                 let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                    let record = probe(&http, &probe_cfg, target).await;
-                    if let Some(permit) = permit {
-                        permit.answered(record.error_kind().is_some());
-                    }
+                    let record = probe(&http, &probe_cfg, target, permit).await;
                     counters.probe_finished();
                     record
                 }));

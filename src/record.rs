@@ -107,6 +107,9 @@ pub struct Record {
     /// The method of the last request; `None` when no request was sent (invalid line).
     pub method: Option<Method>,
     pub elapsed: Duration,
+    /// Why an answer stands as it is, when the check gave up on something (a 429 it did not
+    /// retry): the `error_detail` of a row with a status.
+    pub note: Option<String>,
 }
 
 impl Record {
@@ -120,6 +123,7 @@ impl Record {
             redirects: 0,
             method: None,
             elapsed: Duration::ZERO,
+            note: None,
         }
     }
 
@@ -140,7 +144,7 @@ impl Record {
     /// The flat row the writers serialise; borrows, so writing a row allocates nothing.
     pub fn row(&self) -> Row<'_> {
         let (status_code, exception, error_detail) = match &self.outcome {
-            Outcome::Response { status } => (Some(*status), None, ""),
+            Outcome::Response { status } => (Some(*status), None, self.note.as_deref().unwrap_or("")),
             Outcome::Failed { kind, detail } => (None, Some(*kind), detail.as_str()),
         };
         Row {

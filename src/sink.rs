@@ -216,6 +216,7 @@ mod tests {
                 redirects: 1,
                 method: Some(Method::Head),
                 elapsed: Duration::from_millis(12),
+                note: None,
             },
             Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]

@@ -138,6 +138,7 @@ mod tests {
             redirects: 0,
             method: Some(Method::Head),
             elapsed: Duration::ZERO,
+            note: None,
         }
     }
 
