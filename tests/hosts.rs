@@ -3,13 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use healthcheck::record::OwnedRow;
 use healthcheck::sim::{truth, HostLimit, Profile, RetryAfter, SimOptions};
 use url::Url;
 
-use crate::support::{healthcheck, ok_rows, write_lines, Sim};
+use crate::support::{answer, healthcheck, ok_rows, write_lines, Raw, Sim, Then};
 
 /// `hosts` sites of `pages` pages each, site by site (sitemap order).
 fn site_urls(scheme: &str, hosts: usize, pages: usize, path: &str) -> Vec<String> {
@@ -165,4 +165,150 @@ fn shard_by_host_puts_every_host_in_exactly_one_shard() {
     assert_eq!(shard_of.len(), 12);
     assert!(sizes.iter().all(|&n| n % 3 == 0), "whole hosts: {sizes:?}");
     assert!(sizes.iter().filter(|&&n| n > 0).count() >= 2, "{sizes:?}");
+}
+
+#[test]
+fn pages_of_a_site_share_a_few_connections_and_handshakes() {
+    let (sim, opts) = sites(8, RetryAfter::Seconds(1));
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(&dir, "sitemap.txt", &site_urls("https", 3, 60, "/page/"));
+    let rows = ok_rows(
+        healthcheck()
+            .args([
+                "-c",
+                "50",
+                "--host-concurrency",
+                "4",
+                "--resolve",
+                &sim.resolve_all(),
+            ])
+            .arg("--ca-cert")
+            .arg(sim.ca_file())
+            .arg("-i")
+            .arg(&input),
+    );
+    assert_eq!(rows.len(), 180);
+    assert_truthful(&rows, &opts);
+    for (host, stats) in sim.host_stats() {
+        // 60 pages and their redirects and GETs: one connection per URL would be 60 or more.
+        assert!(stats.requests >= 60, "{host}: {stats:?}");
+        assert!(stats.connections <= 8, "{host}: {stats:?}");
+        assert_eq!(stats.tls_handshakes, stats.connections, "{host}: {stats:?}");
+    }
+}
+
+#[test]
+fn the_last_url_of_a_host_asks_the_server_to_close_and_the_others_keep_the_connection() {
+    let server = Raw::start(|_| (answer(200, &[]), Then::KeepOpen));
+    let urls: Vec<String> = (0..5).map(|i| server.url(&format!("/page/{i}"))).collect();
+    let rows = ok_rows(
+        healthcheck()
+            .args(["--host-concurrency", "1", "-i", "-"])
+            .write_stdin(urls.join("\n")),
+    );
+    assert_eq!(rows.iter().filter(|r| r.status_code == Some(200)).count(), 5);
+    let heads = server.heads();
+    assert_eq!(heads.len(), 5);
+    // The first URL may go before the others are read; after that, one connection for all.
+    assert!(server.accepts() <= 2, "{} connections", server.accepts());
+    assert!(heads[4].contains("connection: close"), "{}", heads[4]);
+    let kept = heads.iter().filter(|h| !h.contains("connection: close")).count();
+    assert!(kept >= 3, "{heads:?}");
+}
+
+/// Run `urls` against `sim` with `args`, returning the rows, the summary and the wall time.
+fn check(sim: &Sim, urls: &[String], args: &[&str]) -> (Vec<OwnedRow>, serde_json::Value, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(&dir, "urls.txt", urls);
+    let json = dir.path().join("summary.json");
+    let started = Instant::now();
+    let rows = ok_rows(
+        healthcheck()
+            .args(["--resolve", &sim.resolve_all()])
+            .args(args)
+            .arg("--summary-json")
+            .arg(&json)
+            .arg("-i")
+            .arg(&input),
+    );
+    (rows, summary(&json), started.elapsed())
+}
+
+/// `n` pages of one host that each take `ms` to answer.
+fn slow_pages(n: usize, ms: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("http://a.test/_/slow/{ms}?p={i}"))
+        .collect()
+}
+
+fn only_host(summary: &serde_json::Value) -> &serde_json::Value {
+    let busiest = summary["hosts"]["busiest"].as_array().expect("per-host figures");
+    assert_eq!(busiest.len(), 1, "{summary}");
+    &busiest[0]
+}
+
+#[test]
+fn a_429_with_retry_after_in_seconds_pauses_the_host_then_every_url_gets_its_answer() {
+    let (sim, _) = sites(2, RetryAfter::Seconds(1));
+    let (rows, summary, wall) = check(&sim, &slow_pages(8, 200), &["--host-concurrency", "4"]);
+    assert!(rows.iter().all(|r| r.status_code == Some(200)), "{rows:?}");
+    let host = only_host(&summary);
+    let refused = sim.host_stats()["a.test"].too_many_requests;
+    assert!(refused >= 2, "4 at once against a limit of 2");
+    assert_eq!(host["throttled"], refused, "{host}");
+    assert_eq!(host["retries"], refused, "{host}");
+    assert!(wall >= Duration::from_secs(1), "the pause was kept: {wall:?}");
+    assert_eq!(host["host"], "http://a.test:80");
+}
+
+#[test]
+fn a_429_with_retry_after_as_a_date_is_honoured_too() {
+    // Two seconds ahead in whole seconds: one to two seconds away.
+    let (sim, _) = sites(1, RetryAfter::Date(2));
+    let (rows, summary, wall) = check(&sim, &slow_pages(2, 300), &["--host-concurrency", "2"]);
+    assert!(rows.iter().all(|r| r.status_code == Some(200)), "{rows:?}");
+    assert_eq!(only_host(&summary)["retries"], 1);
+    assert!(wall >= Duration::from_millis(1000), "{wall:?}");
+}
+
+#[test]
+fn a_wait_beyond_max_retry_wait_keeps_the_429_and_says_why() {
+    let (sim, _) = sites(1, RetryAfter::Seconds(30));
+    let (rows, summary, wall) = check(
+        &sim,
+        &slow_pages(3, 300),
+        &["--host-concurrency", "3", "--max-retry-wait", "5"],
+    );
+    let refused: Vec<&OwnedRow> = rows.iter().filter(|r| r.status_code == Some(429)).collect();
+    assert_eq!(refused.len(), 2, "{rows:?}");
+    for row in refused {
+        assert!(!row.success);
+        let detail = row.error_detail.as_deref().unwrap_or("");
+        assert!(detail.contains("--max-retry-wait"), "{row:?}");
+    }
+    assert_eq!(only_host(&summary)["retries"], 0);
+    assert!(wall < Duration::from_secs(10), "no 30 s wait: {wall:?}");
+}
+
+#[test]
+fn without_retry_after_the_host_limit_backs_off_and_no_url_is_lost() {
+    // The site takes one request at a time and says neither when to come back nor how many;
+    // the check starts at 4 at once. Without backing off, 3 of every 4 requests would be
+    // refused, about 3 per page; halving after each 429 and growing back one per answer keeps
+    // it near one.
+    let (sim, _) = sites(1, RetryAfter::Seconds(0));
+    let pages = 12;
+    let (rows, summary, _) = check(
+        &sim,
+        &slow_pages(pages, 100),
+        &["--host-concurrency", "4", "--retries-429", "20"],
+    );
+    assert!(rows.iter().all(|r| r.status_code == Some(200)), "{rows:?}");
+    let refused = sim.host_stats()["a.test"].too_many_requests;
+    assert!(refused >= 1, "the limit was found");
+    assert!(
+        refused <= pages as u64 + 3,
+        "{refused} refusals for {pages} pages"
+    );
+    assert_eq!(only_host(&summary)["throttled"], refused);
 }
