@@ -58,26 +58,24 @@ fn assert_truthful(rows: &[OwnedRow], opts: &SimOptions) {
     }
 }
 
-#[test]
-fn no_host_ever_sees_more_than_host_concurrency_requests_and_every_status_is_right() {
-    let (sim, opts) = sites(3, RetryAfter::Seconds(1));
+/// Check a sitemap of `hosts` x `pages` HTTPS pages, `per_host` at once to each host.
+fn check_sitemap(sim: &Sim, hosts: usize, pages: usize, per_host: u32) -> Vec<OwnedRow> {
     let dir = tempfile::tempdir().unwrap();
-    let input = write_lines(&dir, "sitemap.txt", &site_urls("https", 4, 30, "/page/"));
-    let rows = ok_rows(
+    let input = write_lines(&dir, "sitemap.txt", &site_urls("https", hosts, pages, "/page/"));
+    ok_rows(
         healthcheck()
-            .args([
-                "-c",
-                "50",
-                "--host-concurrency",
-                "3",
-                "--resolve",
-                &sim.resolve_all(),
-            ])
-            .arg("--ca-cert")
+            .args(["-c", "50", "--host-concurrency", &per_host.to_string()])
+            .args(["--resolve", &sim.resolve_all(), "--ca-cert"])
             .arg(sim.ca_file())
             .arg("-i")
             .arg(&input),
-    );
+    )
+}
+
+#[test]
+fn no_host_ever_sees_more_than_host_concurrency_requests_and_every_status_is_right() {
+    let (sim, opts) = sites(3, RetryAfter::Seconds(1));
+    let rows = check_sitemap(&sim, 4, 30, 3);
     assert_eq!(rows.len(), 120);
     assert_truthful(&rows, &opts);
     let hosts = sim.host_stats();
@@ -170,23 +168,7 @@ fn shard_by_host_puts_every_host_in_exactly_one_shard() {
 #[test]
 fn pages_of_a_site_share_a_few_connections_and_handshakes() {
     let (sim, opts) = sites(8, RetryAfter::Seconds(1));
-    let dir = tempfile::tempdir().unwrap();
-    let input = write_lines(&dir, "sitemap.txt", &site_urls("https", 3, 60, "/page/"));
-    let rows = ok_rows(
-        healthcheck()
-            .args([
-                "-c",
-                "50",
-                "--host-concurrency",
-                "4",
-                "--resolve",
-                &sim.resolve_all(),
-            ])
-            .arg("--ca-cert")
-            .arg(sim.ca_file())
-            .arg("-i")
-            .arg(&input),
-    );
+    let rows = check_sitemap(&sim, 3, 60, 4);
     assert_eq!(rows.len(), 180);
     assert_truthful(&rows, &opts);
     for (host, stats) in sim.host_stats() {
