@@ -47,7 +47,8 @@ async def main():
     tls = ssl.create_default_context(cafile=ca)
     connector = aiohttp.TCPConnector(limit=int(limit), limit_per_host=int(per_host), ssl=tls,
                                      resolver=Loopback(int(port)))
-    timeout = aiohttp.ClientTimeout(total=5)
+    # Per socket operation: `total` would also count the wait for a connection of the pool.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=5)
     async with aiohttp.ClientSession(connector=connector) as session:
         rows = await asyncio.gather(*(check(session, u, timeout) for u in urls))
     with open(out_path, "w", newline="") as f:
