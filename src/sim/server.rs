@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, LOCATION, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
@@ -476,6 +476,9 @@ async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner
             *response.status_mut() =
                 StatusCode::from_u16(status).expect("plans only hold codes in 200..=999");
             let headers = response.headers_mut();
+            // Said even to HEAD, as real servers do: some clients (aiohttp) do not reuse a
+            // connection whose answer to HEAD has no length.
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
             if let Some(location) = location {
                 headers.insert(LOCATION, location);
             }
