@@ -70,26 +70,30 @@ pub async fn probe(
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
             attempt = follow(client, cfg, &url, Method::Get, keep_alive).await;
         }
-        if let (Some(host), Ok(status)) = (permit.take(), &attempt.result) {
-            let retry_after = attempt
-                .retry_after
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            match after_throttle(host.policy(), *status, retry_after, throttled, waited) {
-                None => permit = Some(host),
-                Some(Throttle::Retry(pause)) => {
-                    host.throttled(pause);
-                    (throttled, waited) = (throttled + 1, waited + pause);
-                    permit = Some(host.retry().await);
-                    continue;
-                }
-                Some(Throttle::GiveUp { pause, detail }) => {
-                    host.throttled(pause);
-                    note = Some(detail);
-                    break attempt;
-                }
+        let decision = match (&permit, &attempt.result) {
+            (Some(host), Ok(status)) => {
+                let retry_after = attempt
+                    .retry_after
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                after_throttle(host.policy(), *status, retry_after, throttled, waited)
             }
+            _ => None,
+        };
+        match (decision, permit.take()) {
+            (Some(Throttle::Retry(pause)), Some(host)) => {
+                host.throttled(pause);
+                (throttled, waited) = (throttled + 1, waited + pause);
+                permit = Some(host.retry().await);
+                continue;
+            }
+            (Some(Throttle::GiveUp { pause, detail }), Some(host)) => {
+                host.throttled(pause);
+                note = Some(detail);
+                break attempt;
+            }
+            (_, host) => permit = host,
         }
         match &attempt.result {
             Err(failure)

@@ -294,3 +294,24 @@ fn without_retry_after_the_host_limit_backs_off_and_no_url_is_lost() {
     );
     assert_eq!(only_host(&summary)["throttled"], refused);
 }
+
+#[test]
+fn a_host_counts_its_requests_and_the_urls_that_got_no_answer() {
+    let sim = Sim::all_ok();
+    let urls: Vec<String> = ["/_/hang?a", "/_/hang?b", "/_/status/200", "/_/status/404"]
+        .iter()
+        .map(|path| format!("http://a.test{path}"))
+        .collect();
+    let args = ["--host-concurrency", "1", "--retries", "1", "--timeout", "0.3"];
+    let (rows, summary, _) = check(&sim, &urls, &args);
+    assert_eq!(rows.len(), 4);
+    let host = only_host(&summary);
+    assert_eq!(
+        (host["requests"].as_u64(), host["errors"].as_u64()),
+        (Some(4), Some(2)),
+        "{host}"
+    );
+    assert_eq!(host["max_in_flight"], 1, "{host}");
+    // Each hanging URL is tried twice (--retries 1), within its one slot.
+    assert_eq!(sim.stats().requests_total, 6);
+}
