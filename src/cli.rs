@@ -120,7 +120,8 @@ pub struct CheckArgs {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub host_concurrency: u32,
 
-    /// The least time between two request starts to one host, in milliseconds.
+    /// The least time between two URLs' first requests to one host, in milliseconds (a URL's
+    /// redirects and GET fallback follow at once).
     #[arg(long, value_name = "MS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub host_interval: u64,
