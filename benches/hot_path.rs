@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::StreamExt;
+use healthcheck::certs::{CertInfo, UtcSecs};
 use healthcheck::classify::{classify, Stage};
 use healthcheck::cli::Scheme;
 use healthcheck::hosts::{HostPolicy, Hosts, Scheduler, LOOK_AHEAD};
@@ -84,6 +85,7 @@ fn rows(c: &mut Criterion) {
         method: Some(Method::Head),
         elapsed: Duration::from_millis(153),
         note: None,
+        details: None,
     };
     let failed = Record {
         url: "https://abd.com".into(),
@@ -97,6 +99,7 @@ fn rows(c: &mut Criterion) {
         method: Some(Method::Head),
         elapsed: Duration::from_millis(88),
         note: None,
+        details: None,
     };
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(1000));
@@ -107,7 +110,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                out.serialize(black_box(record.row())).unwrap();
+                out.serialize(black_box(record.row(false))).unwrap();
             }
             out.flush().unwrap();
         })
@@ -117,7 +120,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                serde_json::to_writer(&mut out, &black_box(record.row())).unwrap();
+                serde_json::to_writer(&mut out, &black_box(record.row(false))).unwrap();
                 out.push(b'\n');
             }
             out.clear();
@@ -141,5 +144,23 @@ fn classification(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, targets, scheduling, rows, classification);
+/// What `--details` adds per TLS answer: reading the leaf's expiry and issuer.
+fn certificates(c: &mut Criterion) {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let params = rcgen::CertificateParams::new(vec!["abc.com".into()]).expect("a name");
+    let der = params.self_signed(&key).expect("a certificate").der().to_vec();
+    let now = UtcSecs::now();
+    let mut group = c.benchmark_group("certificates");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("read 1,000 leaf certificates", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                black_box(CertInfo::from_der(black_box(&der), now).expect("readable"));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, targets, scheduling, rows, classification, certificates);
 criterion_main!(benches);

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of healthcheck against the simulated internet, on loopback only.
 #
-#   scripts/bench.sh [workload ...]     workloads: seed (1), throughput (2), scale (3), fds, sites (4);
-#                                       default: all
+#   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
+#                                       details-tls (the same over HTTPS), throughput (2), scale (3),
+#                                       fds, sites (4: many pages per site); default: seed throughput
+#                                       scale fds sites
+#
+# Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
+# both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
+# N times (default 1); LEVELS="100 1000 5000" sets the seed workload's concurrency levels.
 #
 # Every target has its own loopback address (http://127.A.B.C:PORT/label), so, as on the real
 # internet, no connection can be reused across targets. For each run it records wall time,
@@ -16,8 +22,13 @@ cd "$(dirname "$0")/.."
 
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(seed throughput scale fds sites)
-cargo build --release --locked -q
-bin=${CARGO_TARGET_DIR:-target}/release/healthcheck
+# HEALTHCHECK_BIN: a release binary built (and set aside) beforehand, for a shared target dir.
+if [ -n "${HEALTHCHECK_BIN:-}" ]; then
+    bin=$HEALTHCHECK_BIN
+else
+    cargo build --release --locked -q
+    bin=${CARGO_TARGET_DIR:-target}/release/healthcheck
+fi
 work=$(mktemp -d)
 results=benches/results/e2e-$(date +%Y-%m-%d)-$(git rev-parse --short HEAD).csv
 mkdir -p benches/results
@@ -45,8 +56,8 @@ start_server() {
     echo "serve did not start" >&2; exit 1
 }
 
-# serve PROFILE SCALE: (re)start the simulated internet on every 127.x.y.z.
-serve() { start_server --bind-all-loopback --profile "$1" --latency-scale "$2"; }
+# serve PROFILE SCALE [SERVE_FLAG ...]: (re)start the simulated internet on every 127.x.y.z.
+serve() { start_server --bind-all-loopback --profile "$1" --latency-scale "$2" "${@:3}"; }
 
 # Workload 4: SITES sites x PAGES pages over HTTPS, at most LIMIT requests in flight per site
 # (more get 429 with Retry-After: 1), median latency 40 ms (150 ms x 0.2667).
@@ -90,12 +101,22 @@ for i, label in zip(range(n), labels):
 PY
 }
 
-# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE]: one measured check.
+# run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE [CHECK_FLAG ...]]: one measured check by ours,
+# then by BASELINE.
 run() {
-    local name=$1 file=$2 c=$3 truth=${4:-} n
+    local r
+    for r in $(seq "${REPEAT:-1}"); do
+        run_one "$bin" "$@"
+        [ -z "${BASELINE:-}" ] || run_one "$BASELINE" "$1@baseline" "${@:2}"
+    done
+}
+
+# run_one BINARY NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE [CHECK_FLAG ...]]
+run_one() {
+    local checker=$1 name=$2 file=$3 c=$4 truth=${5:-} n
     n=$(wc -l < "$file")
     /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-        "$bin" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json"
+        "$checker" -q -c "$c" --timeout 5 -i "$file" -o "$work/out.csv" --summary-json "$work/sum.json" "${@:6}"
     read -r wall user sys rss_kb < "$work/time"
     local rows cpu rss rate ideal=- eff=-
     rows=$(($(wc -l < "$work/out.csv") - 1))
@@ -112,7 +133,21 @@ for w in "${workloads[@]}"; do
         serve seed 1
         targets 17576 3 > "$work/seed.txt"
         "$bin" serve --truth -i "$work/seed.txt" --timeout 5 > "$work/truth.csv"
-        for c in 100 1000 5000; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
+        for c in ${LEVELS:-100 1000 5000}; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
+    details) # (1) at C = 1,000 with and without --details, alternating so both see the same noise
+        serve seed 1
+        targets 17576 3 > "$work/seed.txt"
+        for _ in 1 2 3 4 5; do
+            run seed "$work/seed.txt" 1000
+            run seed+details "$work/seed.txt" 1000 "" --details
+        done ;;
+    details-tls) # the same over HTTPS: every address its own certificate, read with --details
+        serve seed 1 --ca-out "$work/ca.pem"
+        targets 17576 3 | sed 's/^http:/https:/' > "$work/seed-tls.txt"
+        for _ in 1 2 3 4 5; do
+            run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
+            run seed-tls+details "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --details
+        done ;;
     throughput) # (2) 50,000 instant 200s at concurrency 1,000, against oha on the same server,
         # alternating five times so that both see the same noise; compare the medians
         serve all-ok 0

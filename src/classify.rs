@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::io;
 
+use crate::certs;
 use crate::client::Failure;
 use crate::record::ErrorKind;
 use crate::resolve::DnsFailure;
@@ -36,12 +37,23 @@ impl Stage {
 pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
     let chain = chain(err);
     if let Some(dns) = chain.iter().find_map(|e| e.downcast_ref::<DnsFailure>()) {
-        return Failure::new(ErrorKind::Dns, dns.to_string());
+        let kind = match dns {
+            DnsFailure::OutOfDescriptors(_) => ErrorKind::Local,
+            _ => ErrorKind::Dns,
+        };
+        return Failure::new(kind, dns.to_string());
     }
-    let detail = chain.last().map_or_else(|| err.to_string(), |e| e.to_string());
+    let tls = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
+    // A certificate refused for its dates says when, in words and as data; otherwise the
+    // innermost message says most.
+    let detail = tls
+        .and_then(certs::tls_detail)
+        .or_else(|| chain.last().map(|e| e.to_string()))
+        .unwrap_or_else(|| err.to_string());
     Failure {
         kind: kind_of(&chain, stage).unwrap_or(stage.fallback()),
         detail,
+        cert_expired: tls.and_then(certs::expired_on),
     }
 }
 
@@ -74,8 +86,20 @@ fn kind_of(chain: &[&(dyn StdError + 'static)], stage: Stage) -> Option<ErrorKin
         })
 }
 
+/// Whether `err` says this machine ran out of file descriptors (EMFILE: this process, 24;
+/// ENFILE: the whole system, 23, the Linux and BSD numbers): a fact about the run, not the URL,
+/// so its row is `local` and the probe waits and tries again.
+pub fn is_local(err: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(err.raw_os_error(), Some(EMFILE | ENFILE))
+}
+
 fn io_kind(err: &io::Error, stage: Stage) -> Option<ErrorKind> {
     use io::ErrorKind as K;
+    if is_local(err) {
+        return Some(ErrorKind::Local);
+    }
     match err.kind() {
         K::TimedOut => Some(ErrorKind::Timeout),
         K::ConnectionRefused | K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
@@ -128,6 +152,24 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_certificate_says_when_it_expired() {
+        use rustls::pki_types::UnixTime;
+        let at = |secs| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: at(1_795_651_200),
+            not_after: at(1_795_651_200 - 86_400),
+        });
+        let err = Outer(io::Error::new(io::ErrorKind::InvalidData, expired));
+        let failure = classify(&err, Stage::Handshake);
+        assert_eq!(failure.kind, ErrorKind::Tls);
+        assert_eq!(
+            failure.detail,
+            "certificate expired on 2026-11-25T00:00:00Z (1 day ago)"
+        );
+        assert_eq!(failure.cert_expired, Some(certs::UtcSecs(1_795_651_200 - 86_400)));
+    }
+
+    #[test]
     fn io_kinds_map_to_connect_reset_and_timeout() {
         let kind = |k: io::ErrorKind, stage| io_kind(&io::Error::from(k), stage);
         use io::ErrorKind as K;
@@ -149,6 +191,22 @@ mod tests {
         );
         assert_eq!(classify(&eof, Stage::Handshake).kind, ErrorKind::Tls);
         assert_eq!(classify(&eof, Stage::Exchange).kind, ErrorKind::Reset);
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_local_wherever_it_happens() {
+        let emfile = Outer(io::Error::from_raw_os_error(24));
+        assert_eq!(classify(&emfile, Stage::Connect).kind, ErrorKind::Local);
+        let dns = Outer(io::Error::other(DnsFailure::OutOfDescriptors("a.com".into())));
+        assert_eq!(classify(&dns, Stage::Connect).kind, ErrorKind::Local);
+    }
+
+    #[test]
+    fn only_running_out_of_descriptors_is_local() {
+        assert!(is_local(&io::Error::from_raw_os_error(24)));
+        assert!(is_local(&io::Error::from_raw_os_error(23)));
+        assert!(!is_local(&io::Error::from_raw_os_error(111))); // ECONNREFUSED
+        assert!(!is_local(&io::Error::other("too many open files")));
     }
 
     #[test]

@@ -36,6 +36,29 @@ pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Colour the logs on stderr: `auto` does when it is a terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, global = true, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour stderr, given whether it is a terminal and whether NO_COLOR is set
+    /// (to anything but the empty string, as <https://no-color.org> says).
+    pub fn enabled(self, terminal: bool, no_color: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => terminal && !no_color,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,7 +88,7 @@ pub struct CheckArgs {
     pub input: Option<PathBuf>,
 
     /// Without --input: length of the generated labels (3 gives aaa..zzz, 17,576 URLs).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=12))]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=12))]
     pub length: u32,
 
     /// Without --input: the letters the labels are made of, in the order they are generated.
@@ -81,25 +104,25 @@ pub struct CheckArgs {
     pub tld: String,
 
     /// How many URLs are checked at once (the thread count of the thread-pool version).
-    #[arg(short, long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(short, long, default_value_t = 500, allow_negative_numbers = true, value_parser = count(1, 100_000))]
     pub concurrency: u64,
 
     /// Threads that run the checks. One keeps up with the network for plain HTTP at the least
     /// CPU and memory; more spread TLS handshakes over cores when they keep one core busy.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
 
     /// Seconds allowed for one request of a URL, redirects included (a GET fallback or a
     /// retry gets its own).
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true, value_parser = parse_secs)]
     pub timeout: Duration,
 
     /// Seconds allowed for DNS, TCP and TLS set-up of each connection (default: --timeout).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
 
     /// How many redirects are followed before the URL fails with `too_many_redirects`.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     pub max_redirects: u32,
 
     /// When HEAD is answered with an error, retry once with GET (reading no body).
@@ -111,11 +134,11 @@ pub struct CheckArgs {
     pub method: MethodArg,
 
     /// Retries after a timeout or a connection failure, with exponential backoff.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
     /// At most N requests in flight to one host (scheme, host and port), as browsers do. A URL
-    /// whose host is busy waits without taking one of the --concurrency slots.
+    /// whose host is busy waits without taking one of the slots of the global limit.
     #[arg(long, value_name = "N", default_value_t = 6,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub host_concurrency: u32,
@@ -208,6 +231,20 @@ pub struct CheckArgs {
     /// Exit with 1 when any URL was unhealthy.
     #[arg(long)]
     pub fail_on_unhealthy: bool,
+
+    /// Add columns: the answer's IP and HTTP version, the certificate's expiry and issuer.
+    ///
+    /// `ip,http_version,cert_not_after,cert_days_left,cert_issuer` after the nine columns. The
+    /// certificate is that of the URL's own host; empty over plain HTTP and for failures before TLS.
+    #[arg(long)]
+    pub details: bool,
+
+    /// Exit with 1 when a certificate has fewer than DAYS days left (0: only expired ones).
+    ///
+    /// For CI and cron; implies --details.
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub fail_on_cert_expiring: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -282,6 +319,12 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
     parse_secs_in(s, true, MAX_SECS)
 }
 
+/// A count from `lo` to `hi`. Parsed as signed, so that with `allow_negative_numbers` a value
+/// such as `-1` is told the range rather than taken for an unknown flag.
+pub(crate) fn count(lo: i64, hi: i64) -> clap::builder::RangedI64ValueParser<u64> {
+    clap::builder::RangedI64ValueParser::new().range(lo..=hi)
+}
+
 /// A latency factor for the simulated internet: 0 (instant) to 1000.
 pub(crate) fn parse_scale(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -337,6 +380,34 @@ mod tests {
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
+    }
+
+    #[test]
+    fn colour_follows_the_flag_then_the_terminal_and_no_color() {
+        assert!(Color::Auto.enabled(true, false));
+        assert!(!Color::Auto.enabled(false, false));
+        assert!(!Color::Auto.enabled(true, true));
+        assert!(Color::Always.enabled(false, true));
+        assert!(!Color::Never.enabled(true, false));
+    }
+
+    #[test]
+    fn a_negative_number_is_told_its_range() {
+        for (flag, range) in [
+            ("--concurrency", "1..=100000"),
+            ("--threads", "1..=1024"),
+            ("--length", "1..=12"),
+            ("--retries", "0..=10"),
+        ] {
+            let err = Cli::try_parse_from(["healthcheck", flag, "-1"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(flag) && err.contains(range), "{err}");
+        }
+        let err = Cli::try_parse_from(["healthcheck", "--timeout", "-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--timeout") && err.contains("more than 0"), "{err}");
     }
 
     #[test]

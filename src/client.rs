@@ -23,13 +23,14 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use url::{Origin, Url};
 
+use crate::certs::UtcSecs;
 use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::record::{ErrorKind, Method};
 use crate::resolve::{ResolveRule, Resolver};
 
 /// How long a connection may sit unused in the pool. Connections only idle there when the probe
-/// asked for keep-alive, which it does when the same origin is about to be asked again.
+/// asked for keep-alive, which it does when the same origin is likely to be asked again.
 const POOL_IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
@@ -61,15 +62,20 @@ pub enum ProxyChoice {
     Url(Url),
 }
 
-/// Built once (it loads the trust roots) and cloned into every probe: an `Arc` inside.
+/// Built once (it loads the trust roots) and cloned into every probe: `Arc`s inside.
+///
+/// Two reqwest clients with the same settings: requests that ask to close go through one
+/// without a pool, so that a run over distinct hosts pays nothing for pooling; keep-alive
+/// requests go through one with a pool, where the next request to the origin finds them.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    fresh: reqwest::Client,
+    pooled: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
     /// Origins asked with keep-alive: the pool may hold a connection to them that the server
     /// has closed since, so a request there that finds its connection closed is sent again.
-    pooled: Arc<Mutex<HashSet<Origin>>>,
+    pooled_origins: Arc<Mutex<HashSet<Origin>>>,
 }
 
 /// The head of an answer: all a probe reads of it.
@@ -90,6 +96,8 @@ pub struct Answer {
 pub struct Failure {
     pub kind: ErrorKind,
     pub detail: String,
+    /// When the handshake refused the certificate as expired: when it expired (`--details`).
+    pub cert_expired: Option<UtcSecs>,
 }
 
 impl Failure {
@@ -97,6 +105,7 @@ impl Failure {
         Failure {
             kind,
             detail: detail.into(),
+            cert_expired: None,
         }
     }
 }
@@ -128,36 +137,67 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         cfg.dns_concurrency,
         cfg.connect_timeout,
     );
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config(cfg)?)
-        .tls_info(cfg.tls_info)
-        .default_headers(shared)
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
-        .referer(false)
-        .connect_timeout(cfg.connect_timeout)
-        .pool_idle_timeout(POOL_IDLE)
-        .tcp_nodelay(true)
-        .http1_only()
-        .dns_resolver(resolver);
-    builder = match &cfg.proxy {
-        ProxyChoice::Environment => builder,
-        ProxyChoice::Direct => builder.no_proxy(),
-        ProxyChoice::Url(url) => {
-            let proxy = Proxy::all(url.as_str())
+    let tls = tls_config(cfg)?;
+    let proxy = match &cfg.proxy {
+        ProxyChoice::Url(url) => Some(
+            Proxy::all(url.as_str())
                 .map_err(|e| Error::usage("--proxy", e.to_string()))?
-                .no_proxy(NoProxy::from_env());
-            builder.no_proxy().proxy(proxy)
-        }
+                .no_proxy(NoProxy::from_env()),
+        ),
+        _ => None,
     };
-    let http = builder
-        .build()
-        .map_err(|e| Error::io("cannot set up the HTTP client", std::io::Error::other(e)))?;
+    // reqwest reads the proxy variables when a client is built, and, when it was told to, looks
+    // at them again for every request; with none set, that work is skipped altogether.
+    let direct = cfg.proxy == ProxyChoice::Direct
+        || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
+    let client = |pool: bool| {
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls.clone())
+            .tls_info(cfg.tls_info)
+            .default_headers(shared.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .referer(false)
+            .connect_timeout(cfg.connect_timeout)
+            .tcp_nodelay(true)
+            // A check's connection lives for one answer or a few: TCP keep-alive probes would
+            // never fire, and setting them up is four system calls per connection.
+            .tcp_keepalive(None)
+            .tcp_keepalive_interval(None)
+            .tcp_keepalive_retries(None)
+            .tcp_user_timeout(None)
+            .http1_only()
+            .dns_resolver(resolver.clone());
+        builder = if pool {
+            builder.pool_idle_timeout(POOL_IDLE)
+        } else {
+            // No pool at all: no checkout, no bookkeeping, the connection closes with its answer.
+            builder.pool_max_idle_per_host(0)
+        };
+        if direct || proxy.is_some() {
+            builder = builder.no_proxy();
+        }
+        if let Some(proxy) = &proxy {
+            builder = builder.proxy(proxy.clone());
+        }
+        builder
+            .build()
+            .map_err(|e| Error::io("cannot set up the HTTP client", std::io::Error::other(e)))
+    };
     Ok(Client {
-        http,
+        fresh: client(false)?,
+        pooled: client(true)?,
         sensitive: Arc::new(sensitive),
-        pooled: Arc::default(),
+        pooled_origins: Arc::default(),
     })
+}
+
+/// Whether any of the variables reqwest takes a proxy from is set (in either case).
+fn environment_names_a_proxy() -> bool {
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .flat_map(|v| [v.to_string(), v.to_ascii_lowercase()])
+        .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()))
 }
 
 /// `Accept`, `User-Agent` and the user's `--header`s, split into those sent on every hop and
@@ -247,7 +287,7 @@ impl Client {
 
     /// Whether `origin` may have a pooled connection; a keep-alive request makes it so.
     fn was_pooled(&self, origin: &Origin, keep_alive: bool) -> bool {
-        let mut pooled = self.pooled.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pooled = self.pooled_origins.lock().unwrap_or_else(PoisonError::into_inner);
         if keep_alive {
             !pooled.insert(origin.clone())
         } else {
@@ -260,17 +300,18 @@ impl Client {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
+        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
-            Credentials::Send => self
-                .http
+            Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
+            Credentials::Send => http
                 .request(method, url.clone())
                 .headers((*self.sensitive).clone()),
             Credentials::Withhold => {
                 let mut bare = url.clone();
                 let _ = bare.set_username("");
                 let _ = bare.set_password(None);
-                self.http.request(method, bare)
+                http.request(method, bare)
             }
         };
         if !how.keep_alive {

@@ -13,7 +13,7 @@ use crate::hosts::HostPolicy;
 use crate::limits::DNS_CONCURRENCY;
 use crate::probe::ProbeConfig;
 use crate::record::Method;
-use crate::targets::{entries, Generated, Shard};
+use crate::targets::{entries, Entry, Generated, Shard};
 
 /// Where the targets come from.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub enum Source {
 }
 
 /// The entries of a source, read lazily on whichever thread iterates them.
-pub type Lines = Box<dyn Iterator<Item = io::Result<String>>>;
+pub type Lines = Box<dyn Iterator<Item = io::Result<Entry>>>;
 
 impl Source {
     /// From the target flags: `--input` (`-` for stdin), else the generated set.
@@ -49,13 +49,21 @@ impl Source {
         Ok(match self {
             Source::Generated(g) => {
                 let generated = g.clone();
-                Box::new(move || Box::new(generated.map(Ok)))
+                Box::new(move || Box::new(generated.map(|url| Ok(Entry::Text(url)))))
             }
             Source::File(path) => {
-                let file = File::open(path).map_err(|source| Error::Input {
+                let unreadable = |source| Error::Input {
                     path: path.clone(),
                     source,
-                })?;
+                };
+                let file = File::open(path).map_err(unreadable)?;
+                // Opening a directory succeeds; reading it fails, after the output was opened.
+                if file.metadata().map_err(unreadable)?.is_dir() {
+                    return Err(unreadable(io::Error::new(
+                        io::ErrorKind::IsADirectory,
+                        "it is a directory",
+                    )));
+                }
                 Box::new(move || Box::new(entries(BufReader::new(file))))
             }
             Source::Stdin => Box::new(|| Box::new(entries(io::stdin().lock()))),
@@ -89,6 +97,10 @@ pub struct CheckConfig {
     pub format: Format,
     pub summary_json: Option<PathBuf>,
     pub fail_on_unhealthy: bool,
+    /// Collect and write the `--details` columns.
+    pub details: bool,
+    /// Fail when a certificate has fewer days left than this.
+    pub fail_on_cert_expiring: Option<u32>,
     pub quiet: bool,
 }
 
@@ -121,6 +133,8 @@ impl CheckConfig {
             })
             .collect::<Result<Vec<_>>>()?;
         let output = (args.output.as_os_str() != "-").then(|| args.output.clone());
+        check_distinct(&args, output.as_deref())?;
+        let details = args.details || args.fail_on_cert_expiring.is_some();
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
@@ -143,7 +157,7 @@ impl CheckConfig {
                     (None, true) => ProxyChoice::Direct,
                     (None, false) => ProxyChoice::Environment,
                 },
-                tls_info: false,
+                tls_info: details,
             },
             probe: ProbeConfig {
                 method: match args.method {
@@ -155,6 +169,7 @@ impl CheckConfig {
                 max_redirects: args.max_redirects,
                 retries: args.retries,
                 success: args.success,
+                details,
             },
             hosts: HostPolicy {
                 concurrency: args.host_concurrency,
@@ -167,7 +182,98 @@ impl CheckConfig {
             format: args.format,
             summary_json: args.summary_json,
             fail_on_unhealthy: args.fail_on_unhealthy,
+            details,
+            fail_on_cert_expiring: args.fail_on_cert_expiring,
             quiet,
         })
+    }
+}
+
+/// Refuse to write over a file the run reads, or over its other output, under any path to it:
+/// `-i list.txt -o list.txt` would truncate the list before reading it.
+fn check_distinct(args: &CheckArgs, output: Option<&Path>) -> Result<()> {
+    let mut inputs: Vec<(&'static str, &Path)> = Vec::new();
+    if let Some(path) = args.input.as_deref().filter(|p| p.as_os_str() != "-") {
+        inputs.push(("--input", path));
+    }
+    inputs.extend(args.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())));
+    let rows = match (&args.resume, output) {
+        (Some(path), _) => Some(("--resume", path.as_path())),
+        (None, path) => path.map(|p| ("--output", p)),
+    };
+    let summary = args.summary_json.as_deref().map(|p| ("--summary-json", p));
+    for (flag, out) in rows.into_iter().chain(summary) {
+        if let Some((other, input)) = inputs.iter().find(|(_, input)| same_file(out, input)) {
+            return Err(Error::usage(
+                flag,
+                format!(
+                    "{} is the same file as {other} {}; writing it would destroy it",
+                    out.display(),
+                    input.display()
+                ),
+            ));
+        }
+        inputs.push((flag, out));
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same regular file (device and inode), or, for files that do not
+/// exist yet, the same path. Devices such as `/dev/null` may be read and written at once.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.is_file() && y.is_file() && identical(a, &x, b, &y),
+        (Err(_), Err(_)) => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+        _ => false,
+    }
+}
+
+#[cfg(unix)]
+fn identical(_: &Path, x: &fs::Metadata, _: &Path, y: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (x.dev(), x.ino()) == (y.dev(), y.ino())
+}
+
+#[cfg(not(unix))]
+fn identical(a: &Path, _: &fs::Metadata, b: &Path, _: &fs::Metadata) -> bool {
+    fs::canonicalize(a).ok() == fs::canonicalize(b).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<CheckConfig> {
+        let cli = Cli::try_parse_from(["healthcheck"].iter().chain(args)).expect("valid flags");
+        CheckConfig::from_args(cli.check, true)
+    }
+
+    #[test]
+    fn an_output_that_is_an_input_under_another_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.txt");
+        fs::write(&list, "a.com\n").unwrap();
+        let other_path = dir.path().join(".").join("list.txt");
+        let (list, other) = (list.to_str().unwrap(), other_path.to_str().unwrap());
+        for (args, flag) in [
+            (vec!["-i", list, "-o", other], "--output"),
+            (vec!["-i", list, "--resume", other], "--resume"),
+            (vec!["-i", "-", "--ca-cert", list, "-o", other], "--output"),
+            (vec!["-i", list, "--summary-json", other], "--summary-json"),
+        ] {
+            let err = config(&args).unwrap_err();
+            assert!(err.to_string().starts_with(flag), "{args:?}: {err}");
+            assert_eq!(err.exit(), crate::exit_code::Exit::Usage);
+        }
+        let new = dir.path().join("new.csv");
+        let new = new.to_str().unwrap();
+        assert!(
+            config(&["-o", new, "--summary-json", new]).is_err(),
+            "both outputs at one path"
+        );
+        assert!(config(&["-i", list, "-o", new]).is_ok());
+        assert!(config(&["-i", "/dev/null", "-o", "/dev/null"]).is_ok());
     }
 }

@@ -44,10 +44,9 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage { .. } | Error::Input { .. } | Error::InputContent { .. } | Error::Io { .. } => {
-                Exit::Usage
-            }
+            Error::Usage { .. } | Error::Input { .. } | Error::InputContent { .. } => Exit::Usage,
             Error::Output { .. } => Exit::Output,
+            Error::Io { .. } => Exit::Internal,
         }
     }
 }

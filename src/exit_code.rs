@@ -7,10 +7,16 @@ pub enum Exit {
     Ok,
     /// `--fail-on-unhealthy` was given and at least one URL was unhealthy.
     Unhealthy,
+    /// `--fail-on-cert-expiring DAYS` was given and a certificate has fewer than DAYS days
+    /// left. The same code as `Unhealthy`: both say "look at the rows".
+    CertExpiring,
     /// Bad flags or unreadable input; nothing (or only the header) was checked.
     Usage,
     /// The output could not be written (disk full, permission, ...).
     Output,
+    /// The tool itself could not run: the async runtime, a thread or the TLS set-up failed to
+    /// start. Not the user's input, so not `Usage`: retrying, or raising a limit, may help.
+    Internal,
     /// SIGINT or SIGTERM stopped the run; finished rows were written and flushed.
     Interrupted,
 }
@@ -19,9 +25,10 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Ok => 0,
-            Exit::Unhealthy => 1,
+            Exit::Unhealthy | Exit::CertExpiring => 1,
             Exit::Usage => 2,
             Exit::Output => 3,
+            Exit::Internal => 4,
             Exit::Interrupted => 130,
         }
     }
@@ -42,11 +49,13 @@ mod tests {
         let all = [
             Exit::Ok,
             Exit::Unhealthy,
+            Exit::CertExpiring,
             Exit::Usage,
             Exit::Output,
+            Exit::Internal,
             Exit::Interrupted,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 130]);
+        assert_eq!(codes, [0, 1, 1, 2, 3, 4, 130]);
     }
 }

@@ -4,6 +4,7 @@
 //! per target) -> `sink` (one writer). `sim` is the simulated internet that `serve`, `demo`, the
 //! tests and the benchmarks check against; nothing in the pipeline depends on it.
 
+pub mod certs;
 pub mod classify;
 pub mod cli;
 pub mod client;

@@ -1,5 +1,6 @@
 //! The thin binary: parse, set up logging, run, map the outcome to an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -31,10 +32,13 @@ fn main() -> ExitCode {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = cli.color.enabled(std::io::stderr().is_terminal(), no_color);
     // Logs go to stderr: stdout carries the rows.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .init();
     match healthcheck::run(cli) {

@@ -4,8 +4,9 @@
 //! This is the only concurrent stage. Each probe is its own task, spawned lazily inside `map`
 //! (so at most `concurrency` exist), which keeps probes running while the writer is busy (a
 //! slow reader of stdout never turns an answer into a false timeout) and, with `--threads` above
-//! one, spreads TLS handshakes over the workers. Ctrl-C or SIGTERM stops taking targets and lets the probes in flight finish; a second
-//! one abandons them (their URLs get no row, so `--resume` checks them again).
+//! one, spreads TLS handshakes over the workers. Ctrl-C or SIGTERM stops taking targets and lets the
+//! probes in flight finish; a second one abandons them (their URLs get no row, so `--resume`
+//! checks them again) and ends the run within a second, whatever stdout does.
 
 use std::io;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
+use crate::exit_code::Exit;
 use crate::hosts::{Hosts, Scheduled, Scheduler, LOOK_AHEAD};
 use crate::probe::probe;
 use crate::progress::{Counters, Progress};
@@ -27,6 +29,9 @@ use crate::sink::{Sink, SinkSpec};
 use crate::summary::Summary;
 use crate::targets::{select, Target};
 use crate::{client, limits, resume};
+
+/// How long an abandoned run waits for the writer: it may be blocked on a stalled stdout.
+const ABANDON_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Targets read ahead of the probes.
 const READ_AHEAD: usize = 1024;
@@ -58,14 +63,15 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
 
-    let done = match &cfg.resume {
-        Some(path) => Some(resume::load(path, cfg.format)?),
+    let mut done = match &cfg.resume {
+        Some(path) => Some(resume::load(path, cfg.format)?.fits_details(path, cfg.details)?),
         None => None,
     };
     let sink_spec = SinkSpec {
         path: cfg.resume.clone().or(cfg.output.clone()),
         append: done.as_ref().is_some_and(|d| d.has_content),
         format: cfg.format,
+        details: cfg.details,
     };
     let total = match &cfg.source {
         Source::Generated(g) => {
@@ -74,7 +80,12 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
         }
         Source::File(_) | Source::Stdin => None,
     };
+    let edit = done.as_mut().and_then(|d| d.edit.take());
     let (targets, reader) = spawn_reader(&cfg, done.map(|d| d.urls))?;
+    // Every input is open and valid: only now may the output change.
+    if let (Some(path), Some(edit)) = (&cfg.resume, &edit) {
+        resume::apply(path, edit)?;
+    }
 
     let counters = Arc::new(Counters::default());
     let (rows, sink) = Sink::start(sink_spec, counters.clone(), concurrency.max(READ_AHEAD))?;
@@ -119,17 +130,20 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
                     targets_ended = !stop.is_cancelled();
                     break;
                 }
-                Some(record) => {
-                    if rows.send(record).await.is_err() {
+                // Inside the select, a stalled stdout cannot keep a second Ctrl-C waiting.
+                Some(record) => tokio::select! {
+                    biased;
+                    _ = abandon.cancelled() => break,
+                    sent = rows.send(record) => if sent.is_err() {
                         break; // the writer stopped: closed pipe or write error
-                    }
-                }
+                    },
+                },
             },
         }
     }
     drop(results); // aborts whatever is still in flight
     drop(rows);
-    let end = sink.finish()?;
+    let end = sink.finish(abandon.is_cancelled().then_some(ABANDON_PATIENCE))?;
     progress.finish().await;
 
     // The reader has finished only when the targets ran out; otherwise it may be blocked on stdin.
@@ -145,7 +159,7 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     let interrupted = stop.is_cancelled() || abandon.is_cancelled();
     let mut summary = Summary::new(
         end.tally,
-        concurrency,
+        (cfg.concurrency, concurrency),
         counters.peak_in_flight.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed(),
     );
@@ -174,7 +188,7 @@ fn spawn_reader(
     let shard = cfg.shard;
     let open = cfg.source.open()?;
     let job = move || -> io::Result<()> {
-        let targets = open().map(|line| line.map(|line| Target::parse(&line, scheme)));
+        let targets = open().map(|entry| entry.map(|entry| Target::from_entry(entry, scheme)));
         let mut targets = select(targets, shard, done, Target::display, Target::shard_key);
         // Room is reserved a batch at a time: waiting for one free slot would wake this thread
         // (a futex call and two context switches) for every target the probes take.
@@ -197,43 +211,73 @@ fn spawn_reader(
     Ok((rx, handle))
 }
 
-/// Turn SIGINT/SIGTERM into `stop` (first signal) and `abandon` (second).
+/// Turn SIGINT/SIGTERM into `stop` (first signal) and `abandon` (second). A third ends the
+/// process at once: the handler installed here replaced the default one, so without this a
+/// run stuck anywhere could no longer be interrupted.
 pub fn watch_signals(stop: CancellationToken, abandon: CancellationToken) {
+    // Registered now, not in the task: a signal before the task first runs is not lost.
+    let Some(mut signals) = Signals::new() else {
+        return;
+    };
     tokio::spawn(async move {
-        let mut signals = 0;
-        loop {
-            if !next_signal().await {
-                return;
-            }
-            signals += 1;
-            if signals == 1 {
-                tracing::warn!("interrupted: finishing the checks in flight (again to abandon them)");
-                stop.cancel();
-            } else {
-                tracing::warn!("interrupted again: abandoning the checks in flight");
-                abandon.cancel();
-                return;
+        let mut count = 0;
+        while signals.next().await {
+            count += 1;
+            match count {
+                1 => {
+                    tracing::warn!("interrupted: finishing the checks in flight (again to abandon them)");
+                    stop.cancel();
+                }
+                2 => {
+                    tracing::warn!("interrupted again: abandoning the checks in flight (again to quit now)");
+                    abandon.cancel();
+                }
+                _ => {
+                    eprintln!("healthcheck: interrupted three times: quitting without flushing");
+                    std::process::exit(Exit::Interrupted.code().into());
+                }
             }
         }
     });
 }
 
-/// Wait for SIGINT or SIGTERM; `false` if signals cannot be watched here.
-async fn next_signal() -> bool {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, watched from creation on, so that none is missed between two waits.
+#[cfg(unix)]
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    /// `None` if signals cannot be watched here.
+    fn new() -> Option<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            return false;
-        };
+        Some(Signals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    /// Wait for the next signal; `false` when none can come any more.
+    async fn next(&mut self) -> bool {
         tokio::select! {
-            _ = int.recv() => true,
-            _ = term.recv() => true,
+            s = self.int.recv() => s.is_some(),
+            s = self.term.recv() => s.is_some(),
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Option<Self> {
+        Some(Signals)
+    }
+
+    async fn next(&mut self) -> bool {
         tokio::signal::ctrl_c().await.is_ok()
     }
 }

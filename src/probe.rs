@@ -8,10 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::HeaderValue;
 use url::Url;
 
+use crate::certs::{days_left, CertInfo, UtcSecs};
 use crate::cli::GetFallback;
 use crate::client::{same_origin, Answer, Client, Credentials, Failure, Hop};
 use crate::hosts::{after_throttle, parse_retry_after, HostPermit, Throttle};
-use crate::record::{ErrorKind, Method, Outcome, Record, SuccessCodes};
+use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Record, SuccessCodes};
 use crate::targets::{redact, Target};
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct ProbeConfig {
     pub max_redirects: u32,
     pub retries: u32,
     pub success: SuccessCodes,
+    /// Collect the `--details` of every answer.
+    pub details: bool,
 }
 
 impl Default for ProbeConfig {
@@ -34,9 +37,16 @@ impl Default for ProbeConfig {
             max_redirects: 10,
             retries: 0,
             success: SuccessCodes::default(),
+            details: false,
         }
     }
 }
+
+/// How often a probe that found the machine out of descriptors (`local`) tries again, and how
+/// long it waits first: over a second in all, enough for the probes in flight to finish and
+/// close theirs. Independent of `--retries`, which is about the URL.
+const LOCAL_RETRIES: u32 = 5;
+const LOCAL_WAIT: Duration = Duration::from_millis(250);
 
 /// Where one request (with its redirects) ended.
 struct Attempt {
@@ -46,6 +56,7 @@ struct Attempt {
     redirects: u32,
     /// The `Retry-After` of the last answer.
     retry_after: Option<HeaderValue>,
+    details: Option<Box<Details>>,
 }
 
 /// Check one target. `permit` is its host's slot (`hosts::Scheduler`), held while it is sent:
@@ -62,8 +73,8 @@ pub async fn probe(
         Target::Invalid { line, reason } => return Record::unsent(line, ErrorKind::InvalidUrl, reason),
     };
     let start = Instant::now();
-    let mut retry = 0;
-    let (mut throttled, mut waited, mut note) = (0, Duration::ZERO, None);
+    let mut tries = Tries::default();
+    let (mut throttled, mut waited, mut kept_because) = (0, Duration::ZERO, None);
     let attempt = loop {
         let keep_alive = permit.as_ref().is_some_and(|p| !p.last_of_host());
         let mut attempt = follow(client, cfg, &url, cfg.method, keep_alive).await;
@@ -90,19 +101,17 @@ pub async fn probe(
             }
             (Some(Throttle::GiveUp { pause, detail }), Some(host)) => {
                 host.throttled(pause);
-                note = Some(detail);
+                kept_because = Some(detail);
                 break attempt;
             }
             (_, host) => permit = host,
         }
         match &attempt.result {
-            Err(failure)
-                if retry < cfg.retries && matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Connect) =>
-            {
-                tokio::time::sleep(backoff(retry)).await;
-                retry += 1;
-            }
-            _ => break attempt,
+            Err(failure) => match tries.next(failure.kind, cfg.retries) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break attempt,
+            },
+            Ok(_) => break attempt,
         }
     };
     if let Some(host) = permit {
@@ -110,7 +119,7 @@ pub async fn probe(
     }
     let outcome = match attempt.result {
         Ok(status) => Outcome::Response { status },
-        Err(Failure { kind, detail }) => Outcome::Failed { kind, detail },
+        Err(Failure { kind, detail, .. }) => Outcome::Failed { kind, detail },
     };
     Record {
         url: display,
@@ -120,7 +129,8 @@ pub async fn probe(
         redirects: attempt.redirects,
         method: Some(attempt.method),
         elapsed: start.elapsed(),
-        note,
+        note: kept_because,
+        details: attempt.details,
     }
 }
 
@@ -137,6 +147,33 @@ fn wants_get(policy: GetFallback, result: &Result<u16, Failure>) -> bool {
             matches!(failure.kind, ErrorKind::Reset | ErrorKind::Protocol)
         }
         (GetFallback::Status405, _) => false,
+    }
+}
+
+/// The retries a probe has made so far, of each sort.
+#[derive(Debug, Default)]
+struct Tries {
+    /// After a timeout or a refused connection (`--retries`).
+    url: u32,
+    /// After running out of descriptors (`local`).
+    local: u32,
+}
+
+impl Tries {
+    /// After a failure of `kind`: how long to wait before trying again, or `None` to write it.
+    fn next(&mut self, kind: ErrorKind, retries: u32) -> Option<Duration> {
+        match kind {
+            // Descriptors free up as other probes finish: wait for that, whatever --retries says.
+            ErrorKind::Local if self.local < LOCAL_RETRIES => {
+                self.local += 1;
+                Some(LOCAL_WAIT)
+            }
+            ErrorKind::Timeout | ErrorKind::Connect if self.url < retries => {
+                self.url += 1;
+                Some(backoff(self.url - 1))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -163,6 +200,7 @@ async fn follow(
         credentials: Credentials::Send,
         keep_alive,
     };
+    let mut details = cfg.details.then(Box::<Details>::default);
     let result = loop {
         let answer = match tokio::time::timeout_at(deadline, client.send(&url, how)).await {
             Err(_) => {
@@ -171,9 +209,19 @@ async fn follow(
                     format!("no answer within {:?}", cfg.timeout),
                 ))
             }
-            Ok(Err(failure)) => break Err(failure),
+            Ok(Err(failure)) => {
+                if let (Some(d), Some(not_after), 0) =
+                    (details.as_deref_mut(), failure.cert_expired, redirects)
+                {
+                    d.cert = Some(expired_cert(not_after));
+                }
+                break Err(failure);
+            }
             Ok(Ok(answer)) => answer,
         };
+        if let Some(d) = details.as_deref_mut() {
+            note(d, &answer, redirects == 0);
+        }
         let Some(next) = redirect_target(&url, &answer) else {
             retry_after = answer.retry_after;
             break Ok(answer.status.as_u16());
@@ -208,6 +256,31 @@ async fn follow(
         final_url: url,
         redirects,
         retry_after,
+        details,
+    }
+}
+
+/// What `--details` keeps of an answer: the address and protocol of the last one, and the
+/// certificate of the first, the host the user listed.
+fn note(details: &mut Details, answer: &Answer, first_hop: bool) {
+    details.ip = answer.remote.map(|addr| addr.ip());
+    details.http_version = HttpVersion::of(answer.version);
+    if first_hop {
+        details.cert = answer.peer_cert.as_deref().and_then(|der| {
+            CertInfo::from_der(der, UtcSecs::now())
+                .inspect_err(|e| tracing::debug!("certificate not read: {e}"))
+                .ok()
+        });
+    }
+}
+
+/// A certificate the handshake refused as expired: its date is known from the error, its
+/// issuer is not.
+fn expired_cert(not_after: UtcSecs) -> CertInfo {
+    CertInfo {
+        not_after,
+        days_left: days_left(not_after, UtcSecs::now()),
+        issuer: None,
     }
 }
 
@@ -286,6 +359,27 @@ mod tests {
             "{} bytes",
             std::mem::size_of_val(&future)
         );
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_retried_whatever_retries_says() {
+        let mut tries = Tries::default();
+        for _ in 0..LOCAL_RETRIES {
+            assert_eq!(tries.next(ErrorKind::Local, 0), Some(LOCAL_WAIT));
+        }
+        assert_eq!(tries.next(ErrorKind::Local, 0), None, "then the row says `local`");
+        assert_eq!(tries.next(ErrorKind::Timeout, 0), None);
+
+        let mut tries = Tries::default();
+        assert_eq!(tries.next(ErrorKind::Connect, 2), Some(backoff(0)));
+        assert_eq!(
+            tries.next(ErrorKind::Local, 2),
+            Some(LOCAL_WAIT),
+            "a budget of its own"
+        );
+        assert_eq!(tries.next(ErrorKind::Timeout, 2), Some(backoff(1)));
+        assert_eq!(tries.next(ErrorKind::Timeout, 2), None);
+        assert_eq!(Tries::default().next(ErrorKind::Dns, 5), None);
     }
 
     #[test]

@@ -41,12 +41,13 @@ impl Counters {
     }
 
     fn line(&self) -> (u64, String) {
-        let written = self.written.load(Ordering::Relaxed);
+        // The writer bumps `written` before `successful`, but the two loads may still see them
+        // out of step (another row may land between them, and relaxed loads of two atomics
+        // promise no order): saturate rather than underflow.
         let successful = self.successful.load(Ordering::Relaxed);
-        (
-            written,
-            format!("Successful: {successful}, Failed: {}", written - successful),
-        )
+        let written = self.written.load(Ordering::Relaxed);
+        let failed = written.saturating_sub(successful);
+        (written, format!("Successful: {successful}, Failed: {failed}"))
     }
 }
 
@@ -121,5 +122,22 @@ async fn log_lines(counters: &Counters, total: Option<u64>, stop: CancellationTo
         let rate = written as f64 / start.elapsed().as_secs_f64();
         let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
         tracing::info!("{msg} ({written}{of} checked, {rate:.0} URLs/s)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failed_count_never_underflows() {
+        // What a read between the writer's two increments, in the other order, can see.
+        let counters = Counters::default();
+        counters.written.store(5, Ordering::Relaxed);
+        counters.successful.store(6, Ordering::Relaxed);
+        assert_eq!(counters.line(), (5, "Successful: 6, Failed: 0".to_string()));
+        counters.record_written(false);
+        counters.record_written(false);
+        assert_eq!(counters.line(), (7, "Successful: 6, Failed: 1".to_string()));
     }
 }

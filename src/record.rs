@@ -2,13 +2,19 @@
 //! serde shape that the CSV and JSON-lines files share (`report` and `--resume` read it back).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::certs::{CertInfo, UtcSecs};
+
 /// Why a URL got no HTTP response. The names are the `exception` column.
+///
+/// All but `Local` and `Cancelled` are facts about the URL; those two are about this run (see
+/// [`ErrorKind::is_about_the_run`]), so `--resume` checks their URLs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -21,11 +27,14 @@ pub enum ErrorKind {
     InvalidUrl,
     Protocol,
     Cancelled,
+    /// A resource of this machine ran out (no file descriptors: EMFILE, ENFILE), not a fact
+    /// about the URL. Written only after waiting and trying again did not help.
+    Local,
     Other,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Timeout,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -35,6 +44,7 @@ impl ErrorKind {
         ErrorKind::InvalidUrl,
         ErrorKind::Protocol,
         ErrorKind::Cancelled,
+        ErrorKind::Local,
         ErrorKind::Other,
     ];
 
@@ -49,8 +59,15 @@ impl ErrorKind {
             ErrorKind::InvalidUrl => "invalid_url",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Local => "local",
             ErrorKind::Other => "other",
         }
+    }
+
+    /// Whether the row says something about this run rather than the URL (a probe that was
+    /// cancelled, a machine out of descriptors): such a row is not a result to keep.
+    pub fn is_about_the_run(self) -> bool {
+        matches!(self, ErrorKind::Local | ErrorKind::Cancelled)
     }
 }
 
@@ -87,6 +104,50 @@ impl Method {
     }
 }
 
+/// The protocol of an answer (the `http_version` column), spelled as the `http` crate does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVersion {
+    #[serde(rename = "HTTP/0.9")]
+    Http09,
+    #[serde(rename = "HTTP/1.0")]
+    Http10,
+    #[serde(rename = "HTTP/1.1")]
+    Http11,
+    #[serde(rename = "HTTP/2.0")]
+    Http2,
+    #[serde(rename = "HTTP/3.0")]
+    Http3,
+}
+
+impl HttpVersion {
+    /// `None` for a version newer than this list.
+    pub fn of(version: hyper::Version) -> Option<Self> {
+        use hyper::Version as V;
+        [
+            (V::HTTP_09, HttpVersion::Http09),
+            (V::HTTP_10, HttpVersion::Http10),
+            (V::HTTP_11, HttpVersion::Http11),
+            (V::HTTP_2, HttpVersion::Http2),
+            (V::HTTP_3, HttpVersion::Http3),
+        ]
+        .into_iter()
+        .find_map(|(v, ours)| (v == version).then_some(ours))
+    }
+}
+
+/// What `--details` adds to a row. Boxed in `Record`, so a check without it carries one null
+/// pointer per row and nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Details {
+    /// The address the last answer came from.
+    pub ip: Option<IpAddr>,
+    /// The protocol of the last answer.
+    pub http_version: Option<HttpVersion>,
+    /// The certificate of the URL's own host (the first hop): `None` over plain HTTP and for
+    /// failures before TLS; without its issuer when it was rejected as expired.
+    pub cert: Option<CertInfo>,
+}
+
 /// What the last request of a URL's check ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -110,6 +171,8 @@ pub struct Record {
     /// Why an answer stands as it is, when the check gave up on something (a 429 it did not
     /// retry): the `error_detail` of a row with a status.
     pub note: Option<String>,
+    /// Collected only with `--details`.
+    pub details: Option<Box<Details>>,
 }
 
 impl Record {
@@ -124,6 +187,7 @@ impl Record {
             method: None,
             elapsed: Duration::ZERO,
             note: None,
+            details: None,
         }
     }
 
@@ -141,12 +205,21 @@ impl Record {
         }
     }
 
-    /// The flat row the writers serialise; borrows, so writing a row allocates nothing.
-    pub fn row(&self) -> Row<'_> {
+    /// Days left on the certificate of the URL's host, when `--details` read one.
+    pub fn cert_days_left(&self) -> Option<i64> {
+        Some(self.details.as_ref()?.cert.as_ref()?.days_left)
+    }
+
+    /// The flat row the writers serialise; borrows, so writing a row allocates nothing (but
+    /// the date of a certificate). With `details`, it has the `DETAIL_COLUMNS` too, empty
+    /// when the record has none (an invalid line, say).
+    pub fn row(&self, details: bool) -> Row<'_> {
         let (status_code, exception, error_detail) = match &self.outcome {
             Outcome::Response { status } => (Some(*status), None, self.note.as_deref().unwrap_or("")),
             Outcome::Failed { kind, detail } => (None, Some(*kind), detail.as_str()),
         };
+        let d = self.details.as_deref();
+        let cert = d.and_then(|d| d.cert.as_ref());
         Row {
             url: &self.url,
             status_code,
@@ -157,6 +230,11 @@ impl Record {
             redirects: self.redirects,
             method: self.method,
             elapsed_ms: self.elapsed.as_millis() as u64,
+            ip: details.then(|| d.and_then(|d| d.ip)),
+            http_version: details.then(|| d.and_then(|d| d.http_version)),
+            cert_not_after: details.then(|| cert.map(|c| c.not_after)),
+            cert_days_left: details.then(|| cert.map(|c| c.days_left)),
+            cert_issuer: details.then(|| cert.and_then(|c| c.issuer.as_deref())),
         }
     }
 }
@@ -174,7 +252,17 @@ pub const COLUMNS: [&str; 9] = [
     "elapsed_ms",
 ];
 
-/// One output row as written.
+/// The columns `--details` adds after `COLUMNS`.
+pub const DETAIL_COLUMNS: [&str; 5] = [
+    "ip",
+    "http_version",
+    "cert_not_after",
+    "cert_days_left",
+    "cert_issuer",
+];
+
+/// One output row as written. The detail columns are `None` without `--details` and then not
+/// written at all (not even empty), so the default file keeps its nine columns.
 #[derive(Debug, Serialize)]
 pub struct Row<'a> {
     pub url: &'a str,
@@ -186,10 +274,21 @@ pub struct Row<'a> {
     pub redirects: u32,
     pub method: Option<Method>,
     pub elapsed_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Option<IpAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<Option<HttpVersion>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<Option<UtcSecs>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_days_left: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<Option<&'a str>>,
 }
 
-/// One output row as read back; columns beyond these are ignored, the first four are required.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One output row as read back; columns beyond these are ignored, the first four are required
+/// (files without the detail columns read as rows without details).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct OwnedRow {
     pub url: String,
     pub status_code: Option<u16>,
@@ -205,6 +304,17 @@ pub struct OwnedRow {
     pub method: Option<Method>,
     #[serde(default)]
     pub elapsed_ms: Option<u64>,
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    #[serde(default)]
+    pub http_version: Option<HttpVersion>,
+    /// RFC 3339, as written.
+    #[serde(default)]
+    pub cert_not_after: Option<String>,
+    #[serde(default)]
+    pub cert_days_left: Option<i64>,
+    #[serde(default)]
+    pub cert_issuer: Option<String>,
 }
 
 #[cfg(test)]
@@ -216,11 +326,8 @@ impl OwnedRow {
             status_code,
             success: status_code == Some(200),
             exception,
-            error_detail: None,
-            final_url: None,
-            redirects: None,
-            method: None,
             elapsed_ms: Some(elapsed_ms),
+            ..OwnedRow::default()
         }
     }
 }
@@ -294,7 +401,7 @@ mod tests {
     #[test]
     fn a_failed_row_has_no_status_and_names_its_exception() {
         let record = Record::unsent("nope".into(), ErrorKind::InvalidUrl, "bad".into());
-        let row = record.row();
+        let row = record.row(false);
         assert_eq!(row.status_code, None);
         assert_eq!(row.exception, Some(ErrorKind::InvalidUrl));
         assert!(!row.success);

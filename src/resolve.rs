@@ -75,6 +75,9 @@ pub enum DnsFailure {
     NoResolver(String),
     #[error("resolver failed for {host}: {reason}")]
     Failed { host: String, reason: String },
+    /// Not a fact about the name: this machine ran out of file descriptors for the query.
+    #[error("no file descriptor left to look up {0}")]
+    OutOfDescriptors(String),
 }
 
 impl DnsFailure {
@@ -91,6 +94,9 @@ impl DnsFailure {
             DnsFailure::TimedOut(host)
         } else {
             let reason = match e.proto().map(|p| p.kind()) {
+                Some(ProtoErrorKind::Io(io)) if crate::classify::is_local(io) => {
+                    return DnsFailure::OutOfDescriptors(host)
+                }
                 Some(ProtoErrorKind::Io(io)) => io.to_string(),
                 _ => e.kind().to_string(),
             };

@@ -3,20 +3,53 @@
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
-use std::io;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::cli::Format;
 use crate::error::{Error, Result};
+use crate::record::{ErrorKind, COLUMNS, DETAIL_COLUMNS};
 
-/// The URLs with a row in the file, and whether the file already has content (then the new rows
-/// are appended without a header).
+/// The URLs with a row in the file, whether the file already has content (then the new rows
+/// are appended without a header), and what must change in it first.
 #[derive(Debug, Default)]
 pub struct Done {
     pub urls: HashSet<String>,
     pub has_content: bool,
+    /// Made just before the run appends, once every input was validated.
+    pub edit: Option<Edit>,
+    /// Whether the CSV header has the `--details` columns; `None` for JSON lines, whose rows
+    /// name their fields, so rows with and without details mix safely.
+    pub has_details: Option<bool>,
 }
 
+impl Done {
+    /// A CSV must go on with the columns it has: rows of 14 fields under a header of 9 (or
+    /// the reverse) would make the file unreadable.
+    pub fn fits_details(self, path: &Path, details: bool) -> Result<Self> {
+        let Some(has_details) = self.has_details.filter(|&has| has != details && self.has_content) else {
+            return Ok(self);
+        };
+        let what = if has_details {
+            "has the --details columns: give --details again"
+        } else {
+            "has no --details columns: run without --details, or resume into a new file"
+        };
+        Err(Error::usage("--details", format!("{} {what}", path.display())))
+    }
+}
+
+/// From byte `at` on, the file's content becomes `tail`: a half-written last row is dropped,
+/// and so are rows about the run rather than the URL (`local`, `cancelled`), whose URLs are
+/// checked again, so that every URL keeps exactly one row.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub at: u64,
+    pub tail: Vec<u8>,
+}
+
+/// Read FILE, refusing anything this tool did not write, and change nothing yet.
 pub fn load(path: &Path, format: Format) -> Result<Done> {
     let bytes = match fs::read(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Done::default()),
@@ -28,87 +61,224 @@ pub fn load(path: &Path, format: Format) -> Result<Done> {
         }
         Ok(bytes) => bytes,
     };
-    // A run killed mid-write may leave half a row: drop it, that URL is checked again.
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if complete < bytes.len() {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|source| Error::Output {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        file.set_len(complete as u64).map_err(|source| Error::Output {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    }
-    let text = &bytes[..complete];
-    let bad = |line: usize, message: String| Error::InputContent {
+    let bad = |line: u64, message: String| Error::InputContent {
         path: path.to_path_buf(),
         message: format!("line {line}: {message}"),
     };
-    let mut urls = HashSet::new();
+    // A run killed mid-write may leave half a row: drop it, that URL is checked again.
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if complete == 0 {
+        if !half_written_start(&bytes, format) {
+            return Err(bad(1, not_ours(format)));
+        }
+        return Ok(Done::default());
+    }
+    let text = &bytes[..complete];
+    let mut kept = Kept::default();
+    let mut has_details = None;
     match format {
         Format::Csv => {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
-            let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-            if text.is_empty() {
-                return Ok(Done::default());
-            }
-            let column = headers
-                .iter()
-                .position(|h| h == "url")
-                .ok_or_else(|| bad(1, "no `url` column: not a healthcheck CSV".into()))?;
-            for (i, record) in reader.records().enumerate() {
-                let record = record.map_err(|e| bad(i + 2, e.to_string()))?;
-                let url = record
-                    .get(column)
-                    .ok_or_else(|| bad(i + 2, "no `url` field".into()))?;
-                urls.insert(url.to_string());
+            let mut reader = csv::ReaderBuilder::new().from_reader(text);
+            let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?;
+            let with_details = COLUMNS.iter().chain(DETAIL_COLUMNS.iter());
+            has_details = if headers.iter().eq(COLUMNS) {
+                Some(false)
+            } else if headers.iter().eq(with_details.copied()) {
+                Some(true)
+            } else {
+                return Err(bad(1, not_ours(format)));
+            };
+            let column = |name| COLUMNS.iter().position(|c| *c == name).expect("a column");
+            let (url, exception) = (column("url"), column("exception"));
+            let mut start = reader.position().clone();
+            kept.ranges.push(0..start.byte() as usize);
+            let mut record = csv::StringRecord::new();
+            while reader
+                .read_record(&mut record)
+                .map_err(|e| bad(start.line(), e.to_string()))?
+            {
+                let kind = parse_kind(&record[exception]).map_err(|e| bad(start.line(), e))?;
+                let end = reader.position().clone();
+                kept.row(&record[url], kind, start.byte() as usize..end.byte() as usize);
+                start = end;
             }
         }
         Format::Jsonl => {
-            #[derive(serde::Deserialize)]
-            struct UrlOnly {
-                url: String,
-            }
-            for (i, line) in text
-                .split(|&b| b == b'\n')
-                .enumerate()
-                .filter(|(_, l)| !l.is_empty())
-            {
-                let row: UrlOnly = serde_json::from_slice(line).map_err(|e| bad(i + 1, e.to_string()))?;
-                urls.insert(row.url);
+            let mut at = 0;
+            for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+                let range = at..at + line.len();
+                at = range.end;
+                if line.trim_ascii().is_empty() {
+                    kept.ranges.push(range);
+                    continue;
+                }
+                let number = i as u64 + 1;
+                let foreign = |what: String| bad(number, format!("{what}; {}", not_ours(format)));
+                let row: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(line).map_err(|e| foreign(e.to_string()))?;
+                if let Some(missing) = COLUMNS.iter().find(|c| !row.contains_key(**c)) {
+                    return Err(foreign(format!("no `{missing}` field")));
+                }
+                let url = row["url"].as_str();
+                let exception = match &row["exception"] {
+                    serde_json::Value::Null => Some(""),
+                    other => other.as_str(),
+                };
+                let (Some(url), Some(exception)) = (url, exception) else {
+                    return Err(foreign("`url` or `exception` is not text".into()));
+                };
+                let kind = parse_kind(exception).map_err(|e| bad(number, e))?;
+                kept.row(url, kind, range);
             }
         }
     }
     Ok(Done {
-        urls,
-        has_content: complete > 0,
+        edit: edit(&bytes, &kept.ranges),
+        urls: kept.urls,
+        has_content: true,
+        has_details,
     })
+}
+
+/// The rows that stay in the file: their URLs, and their bytes (with the header's).
+#[derive(Default)]
+struct Kept {
+    urls: HashSet<String>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl Kept {
+    fn row(&mut self, url: &str, exception: Option<ErrorKind>, bytes: Range<usize>) {
+        if !exception.is_some_and(ErrorKind::is_about_the_run) {
+            self.urls.insert(url.to_string());
+            self.ranges.push(bytes);
+        }
+    }
+}
+
+/// What a file that this tool did not write is told.
+fn not_ours(format: Format) -> String {
+    match format {
+        Format::Csv => format!(
+            "not a healthcheck CSV (expected the header `{}`); --resume only appends to a file this tool wrote",
+            COLUMNS.join(",")
+        ),
+        Format::Jsonl => "not healthcheck JSON lines; --resume only appends to a file this tool wrote".into(),
+    }
+}
+
+/// Whether a file without one whole line is the start of this tool's output, cut short.
+fn half_written_start(bytes: &[u8], format: Format) -> bool {
+    match format {
+        Format::Csv => {
+            let details = COLUMNS.iter().chain(DETAIL_COLUMNS.iter()).copied();
+            details
+                .collect::<Vec<_>>()
+                .join(",")
+                .as_bytes()
+                .starts_with(bytes)
+        }
+        Format::Jsonl => br#"{"url":"#.starts_with(bytes) || bytes.starts_with(br#"{"url":"#),
+    }
+}
+
+/// The `exception` field: empty, or one of the kinds.
+fn parse_kind(field: &str) -> Result<Option<ErrorKind>, String> {
+    (!field.is_empty()).then(|| field.parse()).transpose()
+}
+
+/// The edit that leaves only the `keep` ranges (in order) of `bytes`; `None` when that is all.
+fn edit(bytes: &[u8], keep: &[Range<usize>]) -> Option<Edit> {
+    let unchanged = keep
+        .iter()
+        .scan(0, |end, r| {
+            (r.start == *end).then(|| {
+                *end = r.end;
+                r.end
+            })
+        })
+        .last()
+        .unwrap_or(0);
+    if unchanged == bytes.len() {
+        return None;
+    }
+    let tail = keep
+        .iter()
+        .filter(|r| r.start >= unchanged)
+        .flat_map(|r| &bytes[r.clone()])
+        .copied()
+        .collect();
+    Some(Edit {
+        at: unchanged as u64,
+        tail,
+    })
+}
+
+/// Make `edit` to FILE in place (the file keeps its inode, owner and links).
+pub fn apply(path: &Path, edit: &Edit) -> Result<()> {
+    let failed = |source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new().write(true).open(path).map_err(failed)?;
+    file.seek(SeekFrom::Start(edit.at)).map_err(failed)?;
+    file.write_all(&edit.tail).map_err(failed)?;
+    file.set_len(edit.at + edit.tail.len() as u64).map_err(failed)?;
+    file.sync_data().map_err(failed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HEADER: &str =
+        "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms\n";
+
+    fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
     #[test]
     fn a_half_written_last_row_is_cut_off_and_checked_again() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.csv");
-        fs::write(
-            &path,
-            "url,status_code,success,exception\nhttps://a.com,200,true,\nhttps://b.c",
-        )
-        .unwrap();
+        let whole = format!("{HEADER}https://a.com,200,true,,,https://a.com/,0,HEAD,3\n");
+        let path = file(&dir, "out.csv", &format!("{whole}https://b.c"));
         let done = load(&path, Format::Csv).unwrap();
         assert_eq!(done.urls, HashSet::from(["https://a.com".to_string()]));
         assert!(done.has_content);
+        let edit = done.edit.expect("the half row goes");
         assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            "url,status_code,success,exception\nhttps://a.com,200,true,\n"
+            edit,
+            Edit {
+                at: whole.len() as u64,
+                tail: Vec::new()
+            }
         );
+        assert!(
+            fs::read_to_string(&path).unwrap().ends_with("https://b.c"),
+            "nothing changed yet"
+        );
+        apply(&path, &edit).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), whole);
+    }
+
+    #[test]
+    fn rows_about_the_run_are_dropped_and_their_urls_checked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "https://a.com,200,true,,,https://a.com/,0,HEAD,3\n";
+        let local = "https://b.com,,false,local,Too many open files,,0,HEAD,0\n";
+        let c = "https://c.com,,false,connect,refused,,0,HEAD,1\n";
+        let cancelled = "\"https://d.com/?x=1,2\",,false,cancelled,\"panicked\nat x\",,0,,0\n";
+        let path = file(&dir, "out.csv", &format!("{HEADER}{a}{local}{c}{cancelled}"));
+        let done = load(&path, Format::Csv).unwrap();
+        let urls: HashSet<String> = ["https://a.com", "https://c.com"].map(String::from).into();
+        assert_eq!(done.urls, urls);
+        apply(&path, &done.edit.unwrap()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{HEADER}{a}{c}"));
+        let again = load(&path, Format::Csv).unwrap();
+        assert!(again.edit.is_none() && again.urls.len() == 2);
     }
 
     #[test]
@@ -116,21 +286,82 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let done = load(&dir.path().join("none.csv"), Format::Csv).unwrap();
         assert!(!done.has_content && done.urls.is_empty());
-        let foreign = dir.path().join("foreign.csv");
-        fs::write(&foreign, "name,age\nx,1\n").unwrap();
-        let err = load(&foreign, Format::Csv).unwrap_err().to_string();
-        assert!(err.contains("line 1") && err.contains("url"), "{err}");
+        for (text, format) in [
+            ("name,age\nx,1\n", Format::Csv),
+            ("url,note\nhttps://a.com,mine\n", Format::Csv),
+            ("notes without a newline", Format::Csv),
+            ("{\"url\":\"https://a.com\"}\n", Format::Jsonl),
+            ("plain text\n", Format::Jsonl),
+        ] {
+            let path = file(&dir, "foreign", text);
+            let err = load(&path, format).unwrap_err().to_string();
+            assert!(err.contains("line 1") && err.contains("healthcheck"), "{err}");
+        }
+        let half_header = file(&dir, "half.csv", "url,status_co");
+        assert!(!load(&half_header, Format::Csv).unwrap().has_content);
     }
 
     #[test]
     fn json_lines_are_read_too() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.jsonl");
+        let row = |url: &str, exception: &str| {
+            format!(
+                "{{\"url\":\"{url}\",\"status_code\":null,\"success\":false,\"exception\":{exception},\
+                 \"error_detail\":\"\",\"final_url\":\"\",\"redirects\":0,\"method\":null,\"elapsed_ms\":0}}\n"
+            )
+        };
+        let kept = row("https://a.com", "\"timeout\"") + &row("https://c.com", "null");
+        let path = file(
+            &dir,
+            "out.jsonl",
+            &(kept.clone() + &row("https://b.com", "\"local\"")),
+        );
+        let done = load(&path, Format::Jsonl).unwrap();
+        assert_eq!(done.urls.len(), 2);
+        apply(&path, &done.edit.unwrap()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), kept);
+    }
+
+    #[test]
+    fn a_csv_goes_on_with_the_columns_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.csv");
+        let row = "https://a.com,200,true,,,https://a.com/,0,HEAD,12";
+        fs::write(&plain, format!("{}\n{row}\n", COLUMNS.join(","))).unwrap();
+        assert!(load(&plain, Format::Csv)
+            .unwrap()
+            .fits_details(&plain, false)
+            .is_ok());
+        let err = load(&plain, Format::Csv)
+            .unwrap()
+            .fits_details(&plain, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--details: "), "{err}");
+        assert!(err.contains("plain.csv has no --details columns"), "{err}");
+        let detailed = dir.path().join("detailed.csv");
+        let header = COLUMNS
+            .iter()
+            .chain(DETAIL_COLUMNS.iter())
+            .copied()
+            .collect::<Vec<_>>();
         fs::write(
-            &path,
-            "{\"url\":\"https://a.com\"}\n{\"url\":\"https://b.com\"}\n",
+            &detailed,
+            format!("{}\n{row},::1,HTTP/1.1,,,\n", header.join(",")),
         )
         .unwrap();
-        assert_eq!(load(&path, Format::Jsonl).unwrap().urls.len(), 2);
+        assert!(load(&detailed, Format::Csv)
+            .unwrap()
+            .fits_details(&detailed, false)
+            .is_err());
+        assert!(load(&detailed, Format::Csv)
+            .unwrap()
+            .fits_details(&detailed, true)
+            .is_ok());
+        let fresh = dir.path().join("fresh.csv");
+        assert!(load(&fresh, Format::Csv)
+            .unwrap()
+            .fits_details(&fresh, true)
+            .is_ok());
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::progress::Counters;
-use crate::record::{Record, Row, COLUMNS};
+use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS};
 use crate::summary::Tally;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -32,6 +32,8 @@ pub struct SinkSpec {
     /// Append without a header (`--resume` onto a file that already has one).
     pub append: bool,
     pub format: Format,
+    /// Write the `--details` columns too.
+    pub details: bool,
 }
 
 impl SinkSpec {
@@ -50,6 +52,7 @@ pub struct SinkEnd {
 
 pub struct Sink {
     handle: thread::JoinHandle<Result<SinkEnd>>,
+    counters: Arc<Counters>,
 }
 
 impl Sink {
@@ -76,38 +79,64 @@ impl Sink {
             ),
         };
         let mut encoder = Encoder::new(spec.format, out);
+        let details = spec.details;
         let name = spec.name();
         let output_error = move |source| Error::Output { path: name, source };
-        if !spec.append {
-            encoder
-                .header()
-                .and_then(|()| encoder.flush())
-                .map_err(output_error.clone())?;
-        }
+        let header = match spec.append {
+            true => Ok(()),
+            false => encoder.header(details).and_then(|()| encoder.flush()),
+        };
+        // A reader gone before the header (`| head -c0`) ends the run as quietly as one gone
+        // later, so the writer reports it; any other error is reported now.
+        let header = match header {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(output_error(e)),
+            other => other,
+        };
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let writer = Arc::clone(&counters);
         let handle = thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_all(rx, encoder, &counters).map_err(output_error))
+            .spawn(move || write_all(header, rx, encoder, details, &writer).map_err(output_error))
             .map_err(|e| Error::io("cannot start the writer thread", e))?;
-        Ok((tx, Sink { handle }))
+        Ok((tx, Sink { handle, counters }))
     }
 
-    /// Wait for the writer to drain the channel (every sender must be dropped first).
-    pub fn finish(self) -> Result<SinkEnd> {
+    /// Wait for the writer to drain the channel (every sender must be dropped first); with
+    /// `patience`, for that long at most: a writer blocked on a stalled stdout cannot be
+    /// interrupted, so it is left behind, and the counts are those of the rows it wrote.
+    pub fn finish(self, patience: Option<Duration>) -> Result<SinkEnd> {
+        if let Some(patience) = patience {
+            let deadline = Instant::now() + patience;
+            while !self.handle.is_finished() {
+                if Instant::now() >= deadline {
+                    return Ok(SinkEnd {
+                        tally: Tally::counted(
+                            self.counters.written.load(Ordering::Relaxed),
+                            self.counters.successful.load(Ordering::Relaxed),
+                        ),
+                        broken_pipe: self.counters.broken_pipe.load(Ordering::Relaxed),
+                    });
+                }
+                thread::sleep(NAP);
+            }
+        }
         self.handle
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 
+/// Write every row after the header (whose outcome is `header`) and flush.
 fn write_all(
+    header: io::Result<()>,
     mut rx: mpsc::Receiver<Record>,
     mut encoder: Encoder,
+    details: bool,
     counters: &Counters,
 ) -> io::Result<SinkEnd> {
     let mut end = SinkEnd::default();
     let mut last_flush = Instant::now();
-    let result = (|| {
+    let result = header.and_then(|()| {
         // Unflushed rows wait at most FLUSH_EVERY. While some do, the thread naps instead of
         // blocking on the channel, so a steady stream of rows costs a few hundred wake-ups a
         // second rather than a wake-up, a flush and a write(2) per row. The naps are short
@@ -136,13 +165,13 @@ fn write_all(
                     None => break,
                 }
             };
-            encoder.row(&record.row())?;
+            encoder.row(&record.row(details))?;
             end.tally.add(&record);
             counters.record_written(record.success);
             dirty = true;
         }
         encoder.flush()
-    })();
+    });
     match result {
         Ok(()) => Ok(end),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -169,9 +198,10 @@ impl Encoder {
         }
     }
 
-    fn header(&mut self) -> io::Result<()> {
+    fn header(&mut self, details: bool) -> io::Result<()> {
+        let extra: &[&str] = if details { &DETAIL_COLUMNS } else { &[] };
         match self {
-            Encoder::Csv(w) => w.write_record(COLUMNS).map_err(csv_io),
+            Encoder::Csv(w) => w.write_record(COLUMNS.iter().chain(extra)).map_err(csv_io),
             Encoder::Jsonl(_) => Ok(()),
         }
     }
@@ -204,7 +234,8 @@ fn csv_io(e: csv::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ErrorKind, Method, Outcome};
+    use crate::certs::{CertInfo, UtcSecs};
+    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome};
 
     fn records() -> Vec<Record> {
         vec![
@@ -217,18 +248,28 @@ mod tests {
                 method: Some(Method::Head),
                 elapsed: Duration::from_millis(12),
                 note: None,
+                details: Some(Box::new(Details {
+                    ip: Some([127, 0, 0, 1].into()),
+                    http_version: Some(HttpVersion::Http11),
+                    cert: Some(CertInfo {
+                        not_after: UtcSecs(1_798_243_200),
+                        days_left: 30,
+                        issuer: Some("Sim, R1".into()),
+                    }),
+                })),
             },
             Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]
     }
 
-    fn write_to_file(format: Format) -> String {
+    fn write_to_file(format: Format, details: bool) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let spec = SinkSpec {
             path: Some(path.clone()),
             append: false,
             format,
+            details,
         };
         let counters = Arc::new(Counters::default());
         let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
@@ -236,7 +277,7 @@ mod tests {
             tx.blocking_send(r).unwrap();
         }
         drop(tx);
-        let end = sink.finish().unwrap();
+        let end = sink.finish(None).unwrap();
         assert_eq!((end.tally.total, end.tally.successful), (2, 1));
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);
         std::fs::read_to_string(path).unwrap()
@@ -244,7 +285,7 @@ mod tests {
 
     #[test]
     fn csv_rows_follow_the_header_and_quote_commas() {
-        let text = write_to_file(Format::Csv);
+        let text = write_to_file(Format::Csv, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -256,12 +297,40 @@ mod tests {
 
     #[test]
     fn json_lines_hold_one_object_per_row() {
-        let text = write_to_file(Format::Jsonl);
+        let text = write_to_file(Format::Jsonl, false);
         let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["status_code"], 200);
         assert_eq!(rows[1]["exception"], "invalid_url");
         assert_eq!(rows[1]["status_code"], serde_json::Value::Null);
+        assert!(rows[0].get("ip").is_none(), "no detail fields without --details");
+    }
+
+    #[test]
+    fn details_add_five_columns_empty_where_unknown() {
+        let text = write_to_file(Format::Csv, true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,\
+             ip,http_version,cert_not_after,cert_days_left,cert_issuer"
+        );
+        assert_eq!(
+            lines[1],
+            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12,\
+             127.0.0.1,HTTP/1.1,2026-12-26T00:00:00Z,30,\"Sim, R1\""
+        );
+        assert_eq!(
+            lines[2],
+            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
+        );
+        let text = write_to_file(Format::Jsonl, true);
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows[0]["cert_not_after"], "2026-12-26T00:00:00Z");
+        assert_eq!(rows[0]["cert_days_left"], 30);
+        assert_eq!(rows[0]["http_version"], "HTTP/1.1");
+        assert_eq!(rows[1]["ip"], serde_json::Value::Null);
+        assert_eq!(rows[1].as_object().map(|o| o.len()), Some(14));
     }
 
     #[test]
@@ -273,12 +342,13 @@ mod tests {
             path: Some("/dev/full".into()),
             append: true,
             format: Format::Csv,
+            details: false,
         };
         let (tx, sink) = Sink::start(spec, Arc::new(Counters::default()), 4).unwrap();
         for r in records() {
             let _ = tx.blocking_send(r);
         }
         drop(tx);
-        assert!(matches!(sink.finish(), Err(Error::Output { .. })));
+        assert!(matches!(sink.finish(None), Err(Error::Output { .. })));
     }
 }

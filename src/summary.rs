@@ -17,12 +17,26 @@ pub struct Tally {
     pub successful: u64,
     pub by_exception: BTreeMap<ErrorKind, u64>,
     pub by_status: BTreeMap<u16, u64>,
+    /// Days left on the certificate that expires first (`--details`).
+    pub soonest_cert_days: Option<i64>,
 }
 
 impl Tally {
+    /// Counts without the breakdown, for a writer that was left behind (see `Sink::finish`).
+    pub fn counted(total: u64, successful: u64) -> Self {
+        Tally {
+            total,
+            successful,
+            ..Tally::default()
+        }
+    }
+
     pub fn add(&mut self, record: &Record) {
         self.total += 1;
         self.successful += u64::from(record.success);
+        if let Some(days) = record.cert_days_left() {
+            self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
+        }
         match record.status() {
             Some(status) => *self.by_status.entry(status).or_default() += 1,
             None => {
@@ -46,7 +60,10 @@ pub struct Summary {
     pub failed: u64,
     pub by_exception: BTreeMap<ErrorKind, u64>,
     pub by_status: BTreeMap<u16, u64>,
+    /// The concurrency the run had: `requested_concurrency`, or less when the open-files limit
+    /// could not fit that (see `limits`).
     pub concurrency: usize,
+    pub requested_concurrency: usize,
     pub peak_in_flight: u64,
     pub wall_seconds: f64,
     pub urls_per_second: f64,
@@ -55,13 +72,17 @@ pub struct Summary {
     pub not_checked: Option<u64>,
     /// Per host: requests, 429s, retries, errors, most in flight.
     pub hosts: HostsSummary,
+    /// Days left on the certificate that expires first, when `--details` read any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soonest_cert_days_left: Option<i64>,
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
 const BUSIEST_SHOWN: usize = 5;
 
 impl Summary {
-    pub fn new(tally: Tally, concurrency: usize, peak_in_flight: u64, wall: Duration) -> Self {
+    /// `concurrency` is (requested, what ran).
+    pub fn new(tally: Tally, concurrency: (usize, usize), peak_in_flight: u64, wall: Duration) -> Self {
         let secs = wall.as_secs_f64();
         Summary {
             total: tally.total,
@@ -72,9 +93,11 @@ impl Summary {
             } else {
                 0.0
             },
+            soonest_cert_days_left: tally.soonest_cert_days,
             by_exception: tally.by_exception,
             by_status: tally.by_status,
-            concurrency,
+            requested_concurrency: concurrency.0,
+            concurrency: concurrency.1,
             peak_in_flight,
             wall_seconds: secs,
             interrupted: false,
@@ -91,9 +114,17 @@ impl Summary {
         } else {
             0.0
         };
+        let lowered = if self.concurrency < self.requested_concurrency {
+            format!(
+                " of {} asked: the open-files limit fits no more",
+                self.requested_concurrency
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}): Successful: {} ({share:.1}%), Failed: {}",
+            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}{lowered}): Successful: {} ({share:.1}%), Failed: {}",
             self.total, self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
         );
         if !self.by_status.is_empty() {
@@ -120,6 +151,15 @@ impl Summary {
                 host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
             );
         }
+        match self.soonest_cert_days_left {
+            Some(days) if days < 0 => {
+                let _ = writeln!(s, "  soonest certificate expiry: expired {} days ago", -days);
+            }
+            Some(days) => {
+                let _ = writeln!(s, "  soonest certificate expiry: {days} days left");
+            }
+            None => {}
+        }
         s
     }
 }
@@ -139,6 +179,7 @@ mod tests {
             method: Some(Method::Head),
             elapsed: Duration::ZERO,
             note: None,
+            details: None,
         }
     }
 
@@ -159,9 +200,12 @@ mod tests {
         assert_eq!(tally.by_status, BTreeMap::from([(200, 2), (404, 1)]));
         assert_eq!(tally.by_exception, BTreeMap::from([(ErrorKind::Timeout, 1)]));
 
-        let summary = Summary::new(tally, 10, 4, Duration::from_secs(2));
+        let summary = Summary::new(tally.clone(), (10, 10), 4, Duration::from_secs(2));
         assert_eq!(summary.urls_per_second, 2.0);
+        assert!(summary.render().contains("concurrency 10):"));
+        let summary = Summary::new(tally, (5000, 76), 4, Duration::from_secs(2));
         let text = summary.render();
+        assert!(text.contains("concurrency 76 of 5000 asked"), "{text}");
         assert!(text.contains("Successful: 2 (50.0%), Failed: 2"), "{text}");
         assert!(text.contains("by status: 200: 2, 404: 1"), "{text}");
         assert!(text.contains("by exception: timeout: 1"), "{text}");
@@ -172,13 +216,24 @@ mod tests {
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["by_exception"]["timeout"], 1);
         assert_eq!(json["by_status"]["404"], 1);
+        assert_eq!(
+            (
+                json["concurrency"].as_u64(),
+                json["requested_concurrency"].as_u64()
+            ),
+            (Some(76), Some(5000))
+        );
+        assert!(
+            json.get("soonest_cert_days_left").is_none(),
+            "no certificates, no field"
+        );
         assert_eq!(json["hosts"]["other_hosts"], 0);
     }
 
     #[test]
     fn the_busiest_hosts_are_shown_five_at_most() {
         use crate::hosts::{HostFigures, NamedHost};
-        let mut summary = Summary::new(Tally::default(), 10, 4, Duration::from_secs(1));
+        let mut summary = Summary::new(Tally::default(), (10, 10), 4, Duration::from_secs(1));
         summary.hosts.busiest = (0..7)
             .map(|i| NamedHost {
                 host: format!("https://s{i}.test:443"),
@@ -198,5 +253,35 @@ mod tests {
         );
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["hosts"]["busiest"][6]["requests"], 94);
+    }
+
+    #[test]
+    fn the_tally_keeps_the_soonest_certificate() {
+        let with_cert = |days_left| Record {
+            details: Some(Box::new(crate::record::Details {
+                cert: Some(crate::certs::CertInfo {
+                    not_after: crate::certs::UtcSecs(0),
+                    days_left,
+                    issuer: None,
+                }),
+                ..Default::default()
+            })),
+            ..record(Outcome::Response { status: 200 }, true)
+        };
+        let mut tally = Tally::default();
+        tally.add(&record(Outcome::Response { status: 200 }, true));
+        assert_eq!(tally.soonest_cert_days, None);
+        for days in [40, -2, 9] {
+            tally.add(&with_cert(days));
+        }
+        assert_eq!(tally.soonest_cert_days, Some(-2));
+        let summary = Summary::new(tally, (1, 1), 1, Duration::from_secs(1));
+        assert!(summary
+            .render()
+            .contains("soonest certificate expiry: expired 2 days ago"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["soonest_cert_days_left"],
+            -2
+        );
     }
 }

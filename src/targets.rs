@@ -28,6 +28,17 @@ impl Target {
         }
     }
 
+    /// The target of one entry of a list.
+    pub fn from_entry(entry: Entry, scheme: Scheme) -> Target {
+        match entry {
+            Entry::Text(line) => Target::parse(&line, scheme),
+            Entry::NotUtf8 { number, lossy } => Target::Invalid {
+                line: lossy,
+                reason: format!("line {number} is not valid UTF-8"),
+            },
+        }
+    }
+
     /// Parse one trimmed, non-comment line; bare domains (`a.com`, `a.com:8080/x`) get `scheme`.
     /// A password in the line never reaches `display` (it shows as `***`); `url` keeps it.
     pub fn parse(line: &str, scheme: Scheme) -> Target {
@@ -179,15 +190,38 @@ impl Iterator for Generated {
     }
 }
 
-/// The entries of a target list: trimmed lines that are neither blank nor `#` comments.
-/// An I/O error ends the iteration with that error.
-pub fn entries(reader: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
-    reader.lines().filter_map(|line| match line {
-        Err(e) => Some(Err(e)),
-        Ok(line) => {
-            let t = line.trim();
-            (!t.is_empty() && !t.starts_with('#')).then(|| Ok(t.to_string()))
-        }
+/// One entry of a target list, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Text(String),
+    /// A line that is not valid UTF-8: it becomes one `invalid_url` row showing the line decoded
+    /// lossily, and the run goes on.
+    NotUtf8 {
+        number: u64,
+        lossy: String,
+    },
+}
+
+/// The entries of a target list: trimmed lines that are neither blank nor `#` comments, read
+/// as bytes so that one line in another encoding cannot stop the run. An I/O error ends the
+/// iteration with that error, naming its line.
+pub fn entries(reader: impl BufRead) -> impl Iterator<Item = io::Result<Entry>> {
+    reader.split(b'\n').zip(1u64..).filter_map(|(line, number)| {
+        let line = match line {
+            Err(e) => return Some(Err(io::Error::new(e.kind(), format!("line {number}: {e}")))),
+            Ok(line) => line,
+        };
+        let entry = match std::str::from_utf8(&line) {
+            Ok(text) => Entry::Text(text.trim().to_string()),
+            Err(_) => Entry::NotUtf8 {
+                number,
+                lossy: String::from_utf8_lossy(line.trim_ascii()).into_owned(),
+            },
+        };
+        let shown = match &entry {
+            Entry::Text(t) | Entry::NotUtf8 { lossy: t, .. } => t,
+        };
+        (!shown.is_empty() && !shown.starts_with('#')).then_some(Ok(entry))
     })
 }
 
@@ -359,9 +393,25 @@ mod tests {
 
     #[test]
     fn lines_are_trimmed_and_comments_skipped() {
-        let input = "  a.com \n\n# comment\nhttp://b.com/x\n   \n";
-        let got: Vec<String> = entries(input.as_bytes()).map(Result::unwrap).collect();
-        assert_eq!(got, ["a.com", "http://b.com/x"]);
+        let input = "  a.com \r\n\n# comment\nhttp://b.com/x\n   \n";
+        let got: Vec<Entry> = entries(input.as_bytes()).map(Result::unwrap).collect();
+        let text = |s: &str| Entry::Text(s.to_string());
+        assert_eq!(got, [text("a.com"), text("http://b.com/x")]);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_an_invalid_target_naming_its_line() {
+        let input = b"a.com\n\xff\xfeb.com \nc.com\n";
+        let got: Vec<Entry> = entries(&input[..]).map(Result::unwrap).collect();
+        assert_eq!(got.len(), 3);
+        let bad = Target::from_entry(got[1].clone(), Scheme::Https);
+        assert_eq!(
+            bad,
+            Target::Invalid {
+                line: "\u{fffd}\u{fffd}b.com".into(),
+                reason: "line 2 is not valid UTF-8".into()
+            }
+        );
     }
 
     #[test]

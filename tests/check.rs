@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use healthcheck::record::{ErrorKind, Method, OwnedRow};
 use healthcheck::sim::Profile;
 
-use crate::support::{healthcheck, ok_rows, refused_port, rows, write_lines, FakeDns, Sim};
+use crate::support::{healthcheck, ok_rows, refused_port, rows, spawn_generated, write_lines, FakeDns, Sim};
 
 fn by_url(rows: &[OwnedRow]) -> BTreeMap<String, OwnedRow> {
     rows.iter().map(|r| (r.url.clone(), r.clone())).collect()
@@ -381,21 +381,7 @@ fn a_full_disk_is_exit_3_with_a_clear_error() {
 #[test]
 fn a_closed_stdout_ends_the_run_quietly() {
     let sim = Sim::all_ok();
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("healthcheck"))
-        .args([
-            "--scheme",
-            "http",
-            "--length",
-            "3",
-            "-c",
-            "50",
-            "--resolve",
-            &sim.resolve_all(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_generated(&sim, Stdio::piped());
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     for _ in 0..3 {

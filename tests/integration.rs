@@ -18,5 +18,9 @@ mod report;
 
 // Real servers' habits: big heads, resets, credentials, proxies, IPv6, TLS hang-ups (issue 10).
 mod real;
+// At the edges of input, output and the machine's limits: nothing lost, nothing silent (issue 11).
+mod edges;
+// `--details`: address, protocol and certificate columns, the report's certificate section (issue 13).
+mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;

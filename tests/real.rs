@@ -422,3 +422,23 @@ fn the_simulated_internet_sends_big_heads_and_resets_after_answers_too() {
         assert_eq!(row.status_code, Some(200), "{row:?}");
     }
 }
+
+#[test]
+fn a_head_of_more_than_100_lines_is_a_protocol_error_that_says_so() {
+    let server = Raw::start(|_| {
+        let lines: Vec<(String, String)> = (0..120).map(|i| (format!("x-h{i}"), "1".to_string())).collect();
+        let lines: Vec<(&str, &str)> = lines.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        (answer(200, &lines), Then::Close)
+    });
+    let rows = ok_rows(healthcheck().arg("-i").arg("-").write_stdin(server.url("/")));
+    assert_eq!(rows[0].exception, Some(ErrorKind::Protocol), "{:?}", rows[0]);
+    assert!(
+        rows[0]
+            .error_detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("too large"),
+        "{:?}",
+        rows[0]
+    );
+}

@@ -53,9 +53,17 @@ pub fn finish(cfg: &CheckConfig, end: RunEnd) -> Result<Exit> {
         Exit::Interrupted
     } else if cfg.fail_on_unhealthy && summary.failed > 0 {
         Exit::Unhealthy
+    } else if expiring(cfg.fail_on_cert_expiring, summary.soonest_cert_days_left) {
+        Exit::CertExpiring
     } else {
         Exit::Ok
     })
+}
+
+/// Whether `--fail-on-cert-expiring DAYS` fails the run: a certificate with fewer than DAYS
+/// whole days left, that is, one expiring before now + DAYS days (expired ones included).
+fn expiring(limit: Option<u32>, soonest_days_left: Option<i64>) -> bool {
+    matches!((limit, soonest_days_left), (Some(limit), Some(days)) if days < i64::from(limit))
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
@@ -68,4 +76,22 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_fails_the_run_when_it_has_fewer_days_left_than_the_limit() {
+        assert!(expiring(Some(30), Some(29)));
+        assert!(!expiring(Some(30), Some(30)));
+        assert!(expiring(Some(0), Some(-1)), "0 fails on expired ones only");
+        assert!(!expiring(Some(0), Some(0)));
+        assert!(!expiring(None, Some(-5)));
+        assert!(
+            !expiring(Some(30), None),
+            "no certificate read, nothing to fail on"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::report::{ReportArgs, ReportFormat};
-use crate::cli::{parse_scale, parse_secs, Format, Scheme, DEFAULT_USER_AGENT};
+use crate::cli::{count, parse_scale, parse_secs, Format, Scheme, DEFAULT_USER_AGENT};
 use crate::client::{ClientConfig, ProxyChoice};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
@@ -28,11 +28,11 @@ use crate::targets::Generated;
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many URLs are checked at once.
-    #[arg(short, long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(short, long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count(1, 100_000))]
     pub concurrency: u64,
 
     /// Length of the generated .com labels (3: the article's 17,576 names; 2: 676).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=5))]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=5))]
     pub length: u32,
 
     /// Where the rows go.
@@ -40,7 +40,7 @@ pub struct DemoArgs {
     pub output: PathBuf,
 
     /// Seconds allowed for one request of a URL, redirects included.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true, value_parser = parse_secs)]
     pub timeout: Duration,
 
     /// The simulated internet's mix of answers.
@@ -52,7 +52,7 @@ pub struct DemoArgs {
     pub seed: u64,
 
     /// Multiply the simulated latencies (0 answers at once).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, allow_negative_numbers = true, value_parser = parse_scale)]
     pub latency_scale: f64,
 
     /// Also write the end-of-run summary as one JSON object to PATH.
@@ -140,10 +140,11 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             dns_concurrency: DNS_CONCURRENCY,
             // The simulated internet is on this machine: no proxy stands between.
             proxy: ProxyChoice::Direct,
-            tls_info: false,
+            tls_info: true,
         },
         probe: ProbeConfig {
             timeout,
+            details: true,
             ..ProbeConfig::default()
         },
         hosts: HostPolicy::default(),
@@ -152,6 +153,9 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,
+        // The demo shows what a check can say, certificates included.
+        details: true,
+        fail_on_cert_expiring: None,
         quiet,
     })
 }
@@ -171,14 +175,24 @@ fn score(path: &Path, opts: &SimOptions, timeout: Duration) -> Result<(u64, u64,
         total += 1;
         let Ok(url) = Url::parse(&row.url) else { continue };
         let truth = sim::truth(&url, opts, timeout);
+        // A certificate the check read must be the one the name was given (a check that
+        // failed before the handshake ended read none).
+        let cert = (row.cert_days_left, row.cert_issuer.as_deref());
+        let cert_agrees = cert.0.is_none() || cert == (truth.cert_days_left, truth.cert_issuer);
         if (truth.status_code, truth.success, truth.exception)
             == (row.status_code, row.success, row.exception)
+            && cert_agrees
         {
             agree += 1;
         } else if first_miss.is_none() {
             first_miss = Some(format!(
-                "{}: expected {:?}/{:?}, got {:?}/{:?}",
-                row.url, truth.status_code, truth.exception, row.status_code, row.exception
+                "{}: expected {:?}/{:?} (certificate {:?}), got {:?}/{:?} (certificate {cert:?})",
+                row.url,
+                truth.status_code,
+                truth.exception,
+                (truth.cert_days_left, truth.cert_issuer),
+                row.status_code,
+                row.exception
             ));
         }
     }

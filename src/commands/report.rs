@@ -23,7 +23,8 @@ pub struct ReportArgs {
 
     /// Also write the charts as SVG files into DIR (created if missing).
     ///
-    /// status-codes.svg, error-status-codes.svg, exceptions.svg and latency.svg.
+    /// status-codes.svg, error-status-codes.svg, exceptions.svg and latency.svg; for a file
+    /// written with --details, cert-days-left.svg too.
     #[arg(long, value_name = "DIR")]
     pub svg: Option<PathBuf>,
 

@@ -14,10 +14,10 @@ use crate::config::Source;
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
 use crate::sim::{truth, HostLimit, HostStats, Profile, RetryAfter, SimOptions, SimServer};
-use crate::targets::Target;
+use crate::targets::{Entry, Target};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
-const TRUTH_COLUMNS: [&str; 8] = [
+const TRUTH_COLUMNS: [&str; 10] = [
     "url",
     "status_code",
     "success",
@@ -26,6 +26,8 @@ const TRUTH_COLUMNS: [&str; 8] = [
     "redirects",
     "latency_ms",
     "category",
+    "cert_days_left",
+    "cert_issuer",
 ];
 
 #[derive(Debug, Args)]
@@ -71,7 +73,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
 
-    /// Write the CA certificate (PEM) to FILE, for `healthcheck --ca-cert FILE`.
+    /// Write the CA certificates (PEM, one per issuer) to FILE, for `healthcheck --ca-cert FILE`.
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
 
@@ -283,7 +285,7 @@ enum TruthError {
 }
 
 fn write_truth(
-    lines: impl Iterator<Item = io::Result<String>>,
+    lines: impl Iterator<Item = io::Result<Entry>>,
     targets: &TruthTargets,
     opts: &SimOptions,
     out: impl Write,
@@ -298,7 +300,7 @@ fn write_truth(
     csv.write_record(TRUTH_COLUMNS).map_err(output)?;
     for line in lines {
         let line = line.map_err(TruthError::Input)?;
-        match Target::parse(&line, targets.scheme) {
+        match Target::from_entry(line, targets.scheme) {
             Target::Valid { display, url } => {
                 let mut row = truth(&url, opts, targets.timeout);
                 row.url = display;
@@ -383,7 +385,7 @@ mod tests {
         let args = serve_args(&["--truth", "--scheme", "http"]).expect("valid flags");
         let lines = ["abc.com", "ftp://nope", "https://localhost/_/status/404"]
             .into_iter()
-            .map(|l| Ok(l.to_string()));
+            .map(|l| Ok(Entry::Text(l.to_string())));
         let mut out = Vec::new();
         assert!(write_truth(lines, &args.targets, &SimOptions::default(), &mut out).is_ok());
         let text = String::from_utf8(out).expect("CSV is UTF-8");
@@ -393,7 +395,12 @@ mod tests {
         assert!(rows[1].starts_with("http://abc.com,"));
         assert_eq!(
             rows[2],
-            "https://localhost/_/status/404,404,false,,HEAD,0,0,route"
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA"
+        );
+        assert!(
+            rows[1].ends_with(",,"),
+            "no certificate over plain HTTP: {}",
+            rows[1]
         );
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{CheckArgs, Format};
+use crate::cli::{count, CheckArgs, Format};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
@@ -20,15 +20,24 @@ use crate::report::write_stdout;
 /// Where the rows of a run go when `--out` is not given.
 const NULL_DEVICE: &str = if cfg!(windows) { "NUL" } else { "/dev/null" };
 
+/// The check's options that a sweep does not take: hidden from its help, and refused by name
+/// (`--levels` replaces `-c`; the table goes to stdout and the rows to `--out DIR`).
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("concurrency", |a| a.hide(true).conflicts_with("levels")),
+    mut_arg("output", |a| a.hide(true).conflicts_with("levels")),
+    mut_arg("resume", |a| a.hide(true).conflicts_with("levels")),
+    mut_arg("summary_json", |a| a.hide(true).conflicts_with("levels"))
+)]
 pub struct SweepArgs {
-    /// The concurrency levels to compare, e.g. `10,100,1000` (they replace --concurrency).
+    /// The concurrency levels to compare, e.g. `10,100,1000`.
     #[arg(
         long,
         value_name = "LIST",
         required = true,
         value_delimiter = ',',
-        value_parser = clap::value_parser!(u64).range(1..=100_000)
+        allow_negative_numbers = true,
+        value_parser = count(1, 100_000)
     )]
     pub levels: Vec<u64>,
 
@@ -36,7 +45,7 @@ pub struct SweepArgs {
     ///
     /// The runs go round the levels R times rather than level by level, so a change in the
     /// network or the machine during the sweep affects every level alike.
-    #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, value_name = "R", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
 
     /// Keep every run's rows as DIR/level-<C>.csv (level-<C>-<r>.csv with --repeat), and write
@@ -82,8 +91,12 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<Exit> {
                 }
                 let run = RunStats::new(level, &end.summary);
                 if !quiet {
+                    let ran = match run.level {
+                        ran if ran < level => format!("{ran} (asked {level}, as the open-files limit fits)"),
+                        ran => ran.to_string(),
+                    };
                     eprintln!(
-                        "sweep: level {level}, run {round} of {}: {} URLs in {:.2} s ({:.1} URLs/s), \
+                        "sweep: level {ran}, run {round} of {}: {} URLs in {:.2} s ({:.1} URLs/s), \
                          {} successful, {} failed",
                         args.repeat,
                         end.summary.total,
@@ -120,30 +133,13 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<Exit> {
     })
 }
 
-/// The check options that make no sense when the same targets are checked once per level.
+/// The check options that make no sense when the same targets are checked once per level (the
+/// flags a sweep does not take at all are refused by clap, see `SweepArgs`).
 fn check_flags(cfg: &CheckConfig) -> Result<()> {
     if matches!(cfg.source, Source::Stdin) {
         return Err(Error::usage(
             "--input",
             "sweep reads the targets once per run, so they must come from a file, not stdin",
-        ));
-    }
-    if cfg.resume.is_some() {
-        return Err(Error::usage(
-            "--resume",
-            "sweep checks every target at every level",
-        ));
-    }
-    if cfg.output.is_some() {
-        return Err(Error::usage(
-            "--output",
-            "sweep prints its table on stdout; keep each run's rows with --out DIR",
-        ));
-    }
-    if cfg.summary_json.is_some() {
-        return Err(Error::usage(
-            "--summary-json",
-            "sweep writes the numbers of every run to DIR/sweep.csv with --out DIR",
         ));
     }
     Ok(())
@@ -205,17 +201,21 @@ mod tests {
 
     #[test]
     fn check_flags_that_cannot_apply_are_usage_errors() {
+        let args = parse(&["--levels", "1", "-i", "-"]).unwrap();
+        let cfg = CheckConfig::from_args(*args.check, true).unwrap();
+        let err = check_flags(&cfg).unwrap_err();
+        assert!(err.to_string().starts_with("--input"), "{err}");
+        assert_eq!(err.exit(), Exit::Usage);
         for (flags, named) in [
-            (&["-i", "-"][..], "--input"),
+            (&["-c", "5"][..], "--concurrency"),
             (&["--resume", "out.csv"][..], "--resume"),
             (&["-o", "rows.csv"][..], "--output"),
             (&["--summary-json", "s.json"][..], "--summary-json"),
         ] {
-            let args = parse(&[&["--levels", "1"][..], flags].concat()).unwrap();
-            let cfg = CheckConfig::from_args(*args.check, true).unwrap();
-            let err = check_flags(&cfg).unwrap_err();
-            assert!(err.to_string().starts_with(named), "{err}");
-            assert_eq!(err.exit(), Exit::Usage);
+            let err = parse(&[&["--levels", "1"][..], flags].concat())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named) && err.contains("--levels"), "{err}");
         }
     }
 

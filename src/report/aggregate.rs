@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::certs::{CertFigures, CertStats};
 use crate::record::{ErrorKind, OwnedRow};
 
 /// How many URLs took each whole number of milliseconds.
@@ -148,11 +149,15 @@ pub struct Aggregate {
     pub answered_ms: Distribution,
     #[serde(skip)]
     pub outcome_ms: BTreeMap<OutcomeGroup, Distribution>,
+    /// From the `--details` columns, when the file has them.
+    #[serde(skip)]
+    pub certs: CertStats,
 }
 
 impl Aggregate {
     pub fn add(&mut self, row: &OwnedRow) {
         self.total += 1;
+        self.certs.add(row);
         if row.success {
             self.successful += 1;
         } else {
@@ -228,6 +233,7 @@ impl Aggregate {
                     .filter_map(|(&group, dist)| Some((group, dist.percentiles()?)))
                     .collect(),
             },
+            certificates: (self.certs.detailed_rows > 0).then(|| self.certs.figures()),
         }
     }
 }
@@ -243,6 +249,9 @@ pub struct Figures<'a> {
     pub error_statuses: BTreeMap<u16, u64>,
     pub by_exception: &'a BTreeMap<ErrorKind, u64>,
     pub latency_ms: LatencyFigures,
+    /// Only for a file written with `--details`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertFigures<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -269,11 +278,8 @@ mod tests {
             status_code: status,
             success,
             exception,
-            error_detail: None,
-            final_url: None,
-            redirects: None,
-            method: None,
             elapsed_ms: ms,
+            ..OwnedRow::default()
         }
     }
 

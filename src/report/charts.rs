@@ -72,7 +72,7 @@ pub enum Kind {
     },
 }
 
-/// The four charts of `report`.
+/// The four charts of `report`, and a fifth, days left on certificates, for a `--details` file.
 pub fn report_charts(agg: &Aggregate) -> Vec<Chart> {
     let codes = |items: Vec<(u16, u64)>| items.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
     let kinds = agg
@@ -80,7 +80,7 @@ pub fn report_charts(agg: &Aggregate) -> Vec<Chart> {
         .into_iter()
         .map(|(k, n)| (k.to_string(), n))
         .collect();
-    vec![
+    let mut charts = vec![
         Chart {
             name: "status-codes",
             title: format!("Status codes of {} URLs", agg.total),
@@ -113,7 +113,19 @@ pub fn report_charts(agg: &Aggregate) -> Vec<Chart> {
                 percentiles: agg.answered_ms.percentiles(),
             },
         },
-    ]
+    ];
+    if agg.certs.detailed_rows > 0 {
+        // Buckets of uneven width, soonest first: the first month matters, not the next year.
+        charts.push(Chart {
+            name: "cert-days-left",
+            title: format!("Days left on {} certificates", agg.certs.certificates),
+            kind: Kind::Bars {
+                axis: "days left",
+                items: agg.certs.days_left_bars(),
+            },
+        });
+    }
+    charts
 }
 
 /// The chart of `sweep`: wall time and URLs/s against the concurrency levels.
@@ -458,6 +470,21 @@ mod tests {
     }
 
     #[test]
+    fn a_details_file_adds_the_days_left_histogram() {
+        let mut agg = aggregate();
+        agg.add(&OwnedRow::with_cert("a.com", 3, Some("R1")));
+        agg.add(&OwnedRow::with_cert("b.com", -40, Some("R1")));
+        let charts = report_charts(&agg);
+        assert_eq!(charts.len(), 5);
+        assert_eq!(charts[4].name, "cert-days-left");
+        let text = svg(&charts[4]).unwrap();
+        assert!(has_text(&text, "Days left on 2 certificates"), "{text}");
+        for label in ["days left", "expired", "0-6", "365+"] {
+            assert!(has_text(&text, label), "{label}");
+        }
+    }
+
+    #[test]
     fn an_empty_chart_says_so() {
         let charts = report_charts(&Aggregate::default());
         let exceptions = svg(&charts[2]).unwrap();
@@ -470,6 +497,7 @@ mod tests {
     fn the_sweep_chart_names_both_axes_and_every_level() {
         let run = |level, wall_seconds: f64| RunStats {
             level,
+            asked_level: level,
             wall_seconds,
             urls_per_second: 40.0 / wall_seconds,
             successful: 40,

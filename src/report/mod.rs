@@ -3,6 +3,7 @@
 //! text for the terminal and charts for files, are separate so each can be tested on its own.
 
 pub mod aggregate;
+pub mod certs;
 pub mod charts;
 pub mod read;
 pub mod sweep;

@@ -202,6 +202,29 @@ https://b.com,,false,timeout,deadline,,0,HEAD,5000
     }
 
     #[test]
+    fn the_detail_columns_read_back_and_empty_ones_are_none() {
+        let text = "\
+url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,ip,http_version,cert_not_after,cert_days_left,cert_issuer
+https://a.com,200,true,,,https://a.com/,0,HEAD,12,::1,HTTP/1.1,2026-12-26T00:00:00Z,-3,\"Sim, R1\"
+http://b.com,200,true,,,http://b.com/,0,HEAD,5,127.0.0.1,HTTP/1.1,,,
+";
+        let rows = read(text).unwrap();
+        assert_eq!(rows[0].ip, Some("::1".parse().unwrap()));
+        assert_eq!(rows[0].http_version, Some(crate::record::HttpVersion::Http11));
+        assert_eq!(rows[0].cert_not_after.as_deref(), Some("2026-12-26T00:00:00Z"));
+        assert_eq!(
+            (rows[0].cert_days_left, rows[0].cert_issuer.as_deref()),
+            (Some(-3), Some("Sim, R1"))
+        );
+        assert_eq!(
+            (rows[1].cert_days_left, rows[1].cert_issuer.as_deref()),
+            (None, None)
+        );
+        let bad = text.replace("::1", "nowhere");
+        assert_eq!(read(&bad).unwrap_err(), "line 2: invalid IP address syntax");
+    }
+
+    #[test]
     fn json_lines_are_detected_and_read() {
         let text = concat!(
             r#"{"url":"https://a.com","status_code":404,"success":false,"exception":null,"elapsed_ms":7}"#,

@@ -12,7 +12,10 @@ use crate::summary::Summary;
 /// One run of the check at one level.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStats {
+    /// The concurrency the run had: `asked_level`, or less when the open-files limit could not
+    /// fit that. Rows and charts show this one, so a lowered level is never plotted as asked.
     pub level: u64,
+    pub asked_level: u64,
     pub wall_seconds: f64,
     pub urls_per_second: f64,
     pub successful: u64,
@@ -22,9 +25,10 @@ pub struct RunStats {
 }
 
 impl RunStats {
-    pub fn new(level: u64, summary: &Summary) -> Self {
+    pub fn new(asked_level: u64, summary: &Summary) -> Self {
         RunStats {
-            level,
+            level: summary.concurrency as u64,
+            asked_level,
             wall_seconds: summary.wall_seconds,
             urls_per_second: summary.urls_per_second,
             successful: summary.successful,
@@ -57,23 +61,26 @@ pub struct LevelStats {
     pub peak_in_flight: u64,
     /// The slowest level's median wall time over this level's.
     pub speed_up: f64,
+    /// The level the sweep asked for; `level` is what ran (the median run's).
+    pub asked_level: u64,
 }
 
-/// Group runs by level (ascending) and summarise each.
+/// Group runs by the level asked (ascending) and summarise each.
 pub fn by_level(runs: &[RunStats]) -> Vec<LevelStats> {
-    let mut levels: Vec<u64> = runs.iter().map(|r| r.level).collect();
+    let mut levels: Vec<u64> = runs.iter().map(|r| r.asked_level).collect();
     levels.sort_unstable();
     levels.dedup();
     let mut out: Vec<LevelStats> = levels
         .into_iter()
-        .map(|level| {
-            let mut these: Vec<&RunStats> = runs.iter().filter(|r| r.level == level).collect();
+        .map(|asked_level| {
+            let mut these: Vec<&RunStats> = runs.iter().filter(|r| r.asked_level == asked_level).collect();
             these.sort_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
             let walls: Vec<f64> = these.iter().map(|r| r.wall_seconds).collect();
             let rates: Vec<f64> = these.iter().map(|r| r.urls_per_second).collect();
             let typical = these[(these.len() - 1) / 2];
             LevelStats {
-                level,
+                level: typical.level,
+                asked_level,
                 runs: these.len(),
                 wall_seconds: median(&walls),
                 wall_seconds_min: walls[0],
@@ -137,8 +144,12 @@ pub fn render_table(levels: &[LevelStats]) -> String {
         } else {
             format!("{:.2} s", l.wall_seconds)
         };
+        let level = match l.level {
+            ran if ran != l.asked_level => format!("{ran} (asked {})", l.asked_level),
+            ran => ran.to_string(),
+        };
         rows.push(vec![
-            l.level.to_string(),
+            level,
             wall,
             format!("{:.1}", l.urls_per_second),
             l.successful.to_string(),
@@ -183,6 +194,7 @@ mod tests {
     fn run(level: u64, wall_seconds: f64, successful: u64) -> RunStats {
         RunStats {
             level,
+            asked_level: level,
             wall_seconds,
             urls_per_second: 40.0 / wall_seconds,
             successful,
@@ -244,10 +256,24 @@ level  wall time (median, min-max)  URLs/s  successful  failed  timeouts  peak i
         assert_eq!(
             csv,
             "\
-level,runs,wall_seconds,wall_seconds_min,wall_seconds_max,urls_per_second,successful,failed,timeouts,peak_in_flight,speed_up
-1,1,8.0,8.0,8.0,5.0,40,0,0,1,1.0
-20,1,0.5,0.5,0.5,80.0,40,0,0,20,16.0
+level,runs,wall_seconds,wall_seconds_min,wall_seconds_max,urls_per_second,successful,failed,timeouts,peak_in_flight,speed_up,asked_level
+1,1,8.0,8.0,8.0,5.0,40,0,0,1,1.0,1
+20,1,0.5,0.5,0.5,80.0,40,0,0,20,16.0,20
 "
         );
+    }
+
+    #[test]
+    fn a_lowered_level_is_labelled_with_what_ran() {
+        let lowered = RunStats {
+            level: 76,
+            asked_level: 5000,
+            ..run(5000, 2.0, 40)
+        };
+        let levels = by_level(&[run(10, 4.0, 40), lowered]);
+        assert_eq!((levels[1].level, levels[1].asked_level), (76, 5000));
+        let table = render_table(&levels);
+        assert!(table.contains("76 (asked 5000)"), "{table}");
+        assert!(to_csv(&levels).unwrap().contains("\n76,1,2.0,"));
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::aggregate::{Aggregate, Percentiles};
+use super::certs::{CertStats, WINDOWS};
 
 /// Width of the longest bar, in characters.
 const BAR_WIDTH: u64 = 40;
@@ -39,6 +40,10 @@ pub fn render(agg: &Aggregate) -> String {
     out.push_str(&bars("Exceptions", kinds));
     out.push('\n');
     out.push_str(&latency(agg));
+    if agg.certs.detailed_rows > 0 {
+        out.push('\n');
+        out.push_str(&certificates(&agg.certs));
+    }
     out
 }
 
@@ -105,6 +110,53 @@ fn latency(agg: &Aggregate) -> String {
     out
 }
 
+/// The `--details` section: counts by window, the soonest certificates, issuers, days left.
+fn certificates(stats: &CertStats) -> String {
+    if stats.certificates == 0 {
+        return "Certificates: none read (plain HTTP, or no answer over TLS)\n".into();
+    }
+    let windows: Vec<String> = WINDOWS
+        .iter()
+        .zip(stats.within)
+        .map(|(days, n)| format!("{days} days: {n}"))
+        .collect();
+    let mut out = format!(
+        "Certificates: {} read, {} expired; expiring within {}\n",
+        stats.certificates,
+        stats.expired,
+        windows.join(", ")
+    );
+    out.push_str("Soonest to expire\n");
+    let host_width = stats
+        .soonest
+        .iter()
+        .map(|e| e.host.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "  {:>9}  {:<20}  {:<host_width$}  issuer",
+        "days left", "not after", "host"
+    );
+    for e in &stats.soonest {
+        let line = format!(
+            "  {:>9}  {:<20}  {:<host_width$}  {}",
+            e.days_left,
+            e.not_after,
+            e.host,
+            e.issuer.as_deref().unwrap_or("")
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&bars("Issuers", stats.issuers_by_count()));
+    out.push('\n');
+    out.push_str(&bars("Days left", stats.days_left_bars()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +214,43 @@ Latency (elapsed_ms), by outcome
 "
         );
         assert_eq!(render(&agg), expected);
+    }
+
+    #[test]
+    fn a_file_with_details_gets_the_certificate_section() {
+        let mut agg = Aggregate::default();
+        agg.add(&OwnedRow::with_cert("a.com", 3, Some("R1")));
+        agg.add(&OwnedRow::with_cert("bb.com", -1, None));
+        agg.add(&OwnedRow::with_cert("c.com", 200, Some("R1")));
+        let text = render(&agg);
+        let section = &text[text.find("Certificates").expect("a section")..];
+        let full = "█".repeat(40);
+        let half = format!("{}{}", "█".repeat(20), " ".repeat(20));
+        let empty = " ".repeat(40);
+        let expected = format!(
+            "Certificates: 3 read, 1 expired; expiring within 7 days: 1, 30 days: 1, 90 days: 1
+Soonest to expire
+  days left  not after             host    issuer
+         -1  in -1 days            bb.com
+          3  in 3 days             a.com   R1
+        200  in 200 days           c.com   R1
+
+Issuers
+  R1         {full}  2
+  (unknown)  {half}  1
+
+Days left
+  expired  {full}  1
+  0-6      {full}  1
+  7-29     {empty}  0
+  30-89    {empty}  0
+  90-179   {empty}  0
+  180-364  {full}  1
+  365+     {empty}  0
+"
+        );
+        assert_eq!(section, expected);
+        assert!(!render(&Aggregate::default()).contains("Certificates"));
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! `not_found` 80 (404), `head_not_allowed` 50 (405 to HEAD, 200 to GET), `gone` 30 (410),
 //! `server_error` 40 (500/502/503), `odd_status` 20 (418/999), `hang` 80 (never answers; resets
 //! after 120 s), `reset` 30 (reset after reading the request), `slow` 30 (200 after 30 s),
-//! `redirect_loop` 20 (endless relative redirects), `tls_mismatch` 30 (a certificate for
-//! `mismatch.invalid` over TLS; 200 over plain HTTP). `all-ok` answers 200 for every name;
+//! `redirect_loop` 20 (endless relative redirects), `tls_mismatch` 20 (a certificate for
+//! `mismatch.invalid` over TLS; 200 over plain HTTP), `cert_expired` 10 (a certificate that
+//! expired 1-400 days ago over TLS; 200 over plain HTTP). `all-ok` answers 200 for every name;
 //! `faults` is mostly hangs, resets, garbage and loops. `localhost` is always `ok`.
 //!
 //! # Sites (`--profile site`)
@@ -52,7 +53,14 @@
 //! - `/_/reset-after`: 200, then a reset (RST) of the connection
 //!
 //! Over HTTPS the certificate is chosen from the SNI name before the path is read, so a name of
-//! category `tls_mismatch` fails the handshake whatever its path: tests use `localhost`.
+//! category `tls_mismatch` or `cert_expired` fails the handshake whatever its path: tests use
+//! `localhost`.
+//!
+//! # Certificates
+//! Every name's leaf has its own lifetime, drawn like its category: whole days left when the
+//! server started (`Site::cert_days`, 2% under a week, 7% under a month, the rest up to 397
+//! days; negative for `cert_expired`), and one of three issuers (`ISSUERS`), each its own CA.
+//! IP addresses and `mismatch.invalid` get a year.
 //!
 //! # Truth
 //! [`truth`] replays the server's own plan the way the checker works with its defaults, so it
@@ -64,6 +72,6 @@ mod server;
 mod tls;
 mod truth;
 
-pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site};
+pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site, ISSUERS};
 pub use server::{HostStats, SimServer, SimStats};
 pub use truth::{truth, Truth};

@@ -153,9 +153,10 @@ pub(crate) fn decide(req: &Request<'_>, opts: &SimOptions) -> Action {
         | Category::Gone
         | Category::ServerError
         | Category::OddStatus
-        // A mismatched name fails at the TLS handshake; whatever reaches it here is plain
-        // HTTP (or an IP literal, which has no SNI), and gets a 200.
+        // A mismatched or expired name fails at the TLS handshake; whatever reaches it here
+        // is plain HTTP (or an IP literal, which has no SNI), and gets a 200.
         | Category::TlsMismatch
+        | Category::CertExpired
         | Category::Route => respond(site.status, site.latency_ms),
         Category::Redirect => chain(
             query_number(req.query, "hop").unwrap_or(0),

@@ -53,14 +53,19 @@ pub enum Category {
     RedirectLoop,
     /// Over TLS, presents a certificate for `mismatch.invalid`; over plain HTTP answers 200.
     TlsMismatch,
+    /// Over TLS, presents a certificate that expired 1 to 400 days ago; over plain HTTP
+    /// answers 200.
+    CertExpired,
     /// Reads the request, then writes bytes that are not HTTP and closes.
     Garbage,
     /// Not a name's category: an explicit `/_/` test route answered this request.
     Route,
 }
 
-/// Shares in permille; each table sums to 1000.
-const SEED_WEIGHTS: [(Category, u16); 13] = [
+/// Shares in permille; each table sums to 1000. `CertExpired` took its share from the end of
+/// `TlsMismatch`'s range, so every other name kept its category and the shares of outcomes
+/// (both fail with `tls`) did not move.
+const SEED_WEIGHTS: [(Category, u16); 14] = [
     (Category::Ok, 380),
     (Category::Redirect, 120),
     (Category::Forbidden, 90),
@@ -73,7 +78,8 @@ const SEED_WEIGHTS: [(Category, u16); 13] = [
     (Category::Reset, 30),
     (Category::Slow, 30),
     (Category::RedirectLoop, 20),
-    (Category::TlsMismatch, 30),
+    (Category::TlsMismatch, 20),
+    (Category::CertExpired, 10),
 ];
 
 const SITE_WEIGHTS: [(Category, u16); 6] = [
@@ -87,7 +93,7 @@ const SITE_WEIGHTS: [(Category, u16); 6] = [
 
 const ALL_OK_WEIGHTS: [(Category, u16); 1] = [(Category::Ok, 1000)];
 
-const FAULTS_WEIGHTS: [(Category, u16); 9] = [
+const FAULTS_WEIGHTS: [(Category, u16); 10] = [
     (Category::Ok, 200),
     (Category::Redirect, 100),
     (Category::HeadNotAllowed, 100),
@@ -95,7 +101,8 @@ const FAULTS_WEIGHTS: [(Category, u16); 9] = [
     (Category::Reset, 150),
     (Category::Slow, 50),
     (Category::RedirectLoop, 100),
-    (Category::TlsMismatch, 50),
+    (Category::TlsMismatch, 30),
+    (Category::CertExpired, 20),
     (Category::Garbage, 100),
 ];
 
@@ -176,6 +183,26 @@ pub struct Site {
     pub head_bytes: usize,
     /// Whether it resets the connection right after a complete answer (about 10% of names).
     pub reset_after: bool,
+    /// Whole days left on the name's certificate when the server started: negative for
+    /// `CertExpired`, else from 0 (2% under a week, 7% under a month) to 397.
+    pub cert_days: i64,
+    /// Which of `ISSUERS` signed the name's certificate.
+    pub issuer: usize,
+}
+
+/// The common names of the simulated internet's CAs, the first the most common.
+pub const ISSUERS: [&str; 3] = ["Sim Encrypt R3", "Sim Trust DV CA", "Sim Global G2"];
+
+/// The certificate lifetime of a name, from its own draw `x`: mostly months, some days.
+fn cert_days(category: Category, x: u64) -> i64 {
+    let pick = |from: u64, to: u64| (from + (x >> 10) % (to - from)) as i64;
+    match (category, x % 1000) {
+        (Category::CertExpired, _) => -pick(1, 401),
+        (_, r) if r < 20 => pick(0, 7),
+        (_, r) if r < 70 => pick(7, 30),
+        (_, r) if r < 200 => pick(30, 90),
+        _ => pick(90, 398),
+    }
 }
 
 impl Site {
@@ -217,6 +244,11 @@ impl Site {
             _ => (200, 0),
         };
         let manner = splitmix64(h ^ 0x4EAD);
+        let issuer = match splitmix64(h ^ 0x155E) % 20 {
+            0..=11 => 0,
+            12..=16 => 1,
+            _ => 2,
+        };
         Site {
             category,
             status,
@@ -229,6 +261,8 @@ impl Site {
             },
             // Not a site's pages: their connections are kept for the next page.
             reset_after: !site && (manner >> 32) % 100 < 10,
+            cert_days: cert_days(category, splitmix64(h ^ 0xCE27)),
+            issuer,
         }
     }
 }
@@ -369,6 +403,26 @@ mod tests {
             };
             assert_eq!(Site::of("localhost", &opts).category, Category::Ok);
         }
+    }
+
+    #[test]
+    fn certificate_lifetimes_vary_and_only_expired_names_have_expired_ones() {
+        let opts = SimOptions::default();
+        let sites: Vec<Site> = three_letter_names().iter().map(|n| Site::of(n, &opts)).collect();
+        let count = |f: &dyn Fn(&Site) -> bool| sites.iter().filter(|s| f(s)).count();
+        let expired = count(&|s| s.cert_days < 0);
+        assert_eq!(expired, count(&|s| s.category == Category::CertExpired));
+        assert!((150..=210).contains(&expired), "{expired} expired (1%)");
+        let week = count(&|s| (0..7).contains(&s.cert_days));
+        assert!((250..=450).contains(&week), "{week} within a week (2%)");
+        let month = count(&|s| (0..30).contains(&s.cert_days));
+        assert!((1000..=1500).contains(&month), "{month} within a month (7%)");
+        assert!(sites.iter().all(|s| (-400..398).contains(&s.cert_days)));
+        let by_issuer: Vec<usize> = (0..ISSUERS.len()).map(|i| count(&|s| s.issuer == i)).collect();
+        assert!(
+            by_issuer[0] > by_issuer[1] && by_issuer[1] > by_issuer[2],
+            "{by_issuer:?}"
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! HTTPS for the simulated internet: a CA made at start (the user trusts it with `--ca-cert`), and
-//! a leaf certificate per SNI name signed on first use and cached, all sharing one leaf key so a
-//! new name costs one ECDSA signature, not a key generation. A name of category `tls_mismatch`
-//! gets the certificate of another name, which is how real sites fail verification most often.
+//! HTTPS for the simulated internet: three CAs made at start (the user trusts them with
+//! `--ca-cert`), and a leaf certificate per SNI name signed on first use and cached, all sharing
+//! one leaf key so a new name costs one ECDSA signature, not a key generation. Each leaf has its
+//! name's issuer and lifetime (`Site`), counted from the server's start, so `--details` has
+//! expiries to report. A name of category `tls_mismatch` gets the certificate of another name,
+//! which is how real sites fail verification most often; one of `cert_expired` gets an expired one.
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rcgen::{
@@ -16,14 +19,17 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
 use rustls::sign::{CertifiedKey, SigningKey};
 use rustls::{CipherSuite, ServerConfig};
+use time::{Duration as Span, OffsetDateTime};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::profile::{Category, SimOptions, Site};
+use super::profile::{Category, SimOptions, Site, ISSUERS};
 
 /// The name whose certificate a mismatched site presents (`.invalid` is reserved: RFC 2606).
 const MISMATCH_NAME: &str = "mismatch.invalid";
+/// Days left on the certificates of names that are not sites (IP addresses, `MISMATCH_NAME`).
+const PLAIN_DAYS: i64 = 365;
 /// Beyond this many cached leaves the cache starts over: a sweep over millions of names must not
 /// keep millions of certificates (a re-signed leaf is as good as the old one).
 const CACHE_LIMIT: usize = 100_000;
@@ -39,18 +45,24 @@ pub(crate) struct Tls {
 
 impl Tls {
     pub fn new(opts: &SimOptions) -> io::Result<Tls> {
-        let mut params = CertificateParams::default();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "healthcheck simulated internet CA");
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(io::Error::other)?;
-        let issuer = CertifiedIssuer::self_signed(params, ca_key).map_err(io::Error::other)?;
+        let issuers = ISSUERS
+            .iter()
+            .map(|name| {
+                let mut params = CertificateParams::default();
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params.distinguished_name.push(DnType::CommonName, *name);
+                params
+                    .distinguished_name
+                    .push(DnType::OrganizationName, "healthcheck simulated internet");
+                params.key_usages = vec![
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::CrlSign,
+                    KeyUsagePurpose::DigitalSignature,
+                ];
+                let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(io::Error::other)?;
+                CertifiedIssuer::self_signed(params, ca_key).map_err(io::Error::other)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(io::Error::other)?;
         let mut provider = rustls::crypto::ring::default_provider();
         // AES-256 with SHA-384 goes last: SHA-384 has no hardware help on most CPUs, and a run
@@ -65,20 +77,16 @@ impl Tls {
                 leaf_key.serialize_der(),
             )))
             .map_err(io::Error::other)?;
-        let ca_pem = issuer.pem();
+        let ca_pem = issuers.iter().map(|issuer| issuer.pem()).collect();
         let certs = Arc::new(Certs {
-            issuer,
+            issuers,
             leaf_key,
             signing_key,
             leaves: Mutex::new(HashMap::new()),
+            opts: opts.clone(),
+            started: OffsetDateTime::now_utc(),
         });
-        let by_sni = server_config(
-            &provider,
-            Arc::new(BySni {
-                certs: certs.clone(),
-                opts: opts.clone(),
-            }),
-        )?;
+        let by_sni = server_config(&provider, Arc::new(BySni(certs.clone())))?;
         Ok(Tls {
             ca_pem,
             by_sni,
@@ -87,6 +95,7 @@ impl Tls {
         })
     }
 
+    /// The three CA certificates, one PEM block each.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
     }
@@ -127,14 +136,18 @@ fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The CA and the cache of leaves it has signed.
+/// The CAs and the cache of leaves they have signed.
 #[derive(Debug)]
 struct Certs {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+    /// In the order of `ISSUERS`.
+    issuers: Vec<CertifiedIssuer<'static, KeyPair>>,
     leaf_key: KeyPair,
     /// `leaf_key` as rustls uses it, loaded once.
     signing_key: Arc<dyn SigningKey>,
     leaves: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+    opts: SimOptions,
+    /// What `Site::cert_days` counts from.
+    started: OffsetDateTime,
 }
 
 impl Certs {
@@ -166,10 +179,20 @@ impl Certs {
     }
 
     fn sign(&self, name: &str) -> Result<CertifiedKey, rcgen::Error> {
+        let (days, issuer) = if name == MISMATCH_NAME || name.parse::<IpAddr>().is_ok() {
+            (PLAIN_DAYS, 0)
+        } else {
+            let site = Site::of(name, &self.opts);
+            (site.cert_days, site.issuer)
+        };
         let mut params = CertificateParams::new(vec![name.to_owned()])?;
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&self.leaf_key, &self.issuer)?;
+        // Half a day past the whole days, so a check within 12 hours of the start reads
+        // exactly `days` left (the checker rounds down).
+        params.not_after = self.started + Span::days(days) + Span::hours(12);
+        params.not_before = (self.started - Span::days(30)).min(params.not_after - Span::days(90));
+        let cert = params.signed_by(&self.leaf_key, &self.issuers[issuer])?;
         Ok(CertifiedKey::new(
             vec![cert.der().clone()],
             self.signing_key.clone(),
@@ -179,18 +202,15 @@ impl Certs {
 
 /// Picks the leaf from the SNI name, or another name's leaf for a mismatched site.
 #[derive(Debug)]
-struct BySni {
-    certs: Arc<Certs>,
-    opts: SimOptions,
-}
+struct BySni(Arc<Certs>);
 
 impl ResolvesServerCert for BySni {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let name = hello.server_name()?;
-        if Site::of(name, &self.opts).category == Category::TlsMismatch {
-            self.certs.leaf(MISMATCH_NAME)
+        if Site::of(name, &self.0.opts).category == Category::TlsMismatch {
+            self.0.leaf(MISMATCH_NAME)
         } else {
-            self.certs.leaf(name)
+            self.0.leaf(name)
         }
     }
 }
@@ -219,5 +239,28 @@ mod tests {
         assert!(tls.certs.leaf("127.0.0.5").is_some());
         assert!(tls.certs.leaf("::1").is_some());
         assert!(tls.certs.leaf("ñandú.com").is_none(), "not ASCII: no DNS name");
+    }
+
+    #[test]
+    fn a_leaf_has_its_names_lifetime_and_issuer() {
+        use crate::certs::{CertInfo, UtcSecs};
+        let tls = Tls::new(&SimOptions::default()).expect("CAs");
+        assert_eq!(tls.ca_pem().matches("BEGIN CERTIFICATE").count(), ISSUERS.len());
+        let now = UtcSecs(tls.certs.started.unix_timestamp());
+        let read = |name: &str| {
+            let leaf = tls.certs.leaf(name).expect("signed");
+            CertInfo::from_der(&leaf.cert[0], now).expect("a certificate")
+        };
+        for name in ["abc.com", "xyz.com", "qqq.com"] {
+            let site = Site::of(name, &SimOptions::default());
+            let info = read(name);
+            assert_eq!(info.days_left, site.cert_days, "{name}");
+            assert_eq!(info.issuer.as_deref(), Some(ISSUERS[site.issuer]), "{name}");
+        }
+        let ip = read("127.0.0.5");
+        assert_eq!(
+            (ip.days_left, ip.issuer.as_deref()),
+            (PLAIN_DAYS, Some(ISSUERS[0]))
+        );
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::plan::{self, Action, Request, HANG_MS};
-use super::profile::{Category, SimOptions, Site};
+use super::profile::{Category, SimOptions, Site, ISSUERS};
 use crate::record::{ErrorKind, Method};
 
 /// The checker's default `--max-redirects`.
@@ -34,6 +34,11 @@ pub struct Truth {
     /// timeout itself for a request that is not answered in time; 0 for a TLS mismatch.
     pub latency_ms: u64,
     pub category: Category,
+    /// What `--details` reads of the certificate of a named host over HTTPS: days left (as of
+    /// the server's start) and issuer. An expired one is known only from the handshake's
+    /// error, which names no issuer; a mismatched one is not read at all.
+    pub cert_days_left: Option<i64>,
+    pub cert_issuer: Option<&'static str>,
 }
 
 /// What a check of `url` (with `timeout` per request, as the checker's `--timeout`) yields.
@@ -57,16 +62,26 @@ pub fn truth(url: &Url, opts: &SimOptions, timeout: Duration) -> Truth {
         redirects: 0,
         latency_ms: 0,
         category: plan::category_of(&first, opts),
+        cert_days_left: None,
+        cert_issuer: None,
     };
-    // The certificate is chosen from the SNI name before any path is seen, so a mismatched
-    // name fails whatever the path. IP literals send no SNI and always get a valid certificate.
-    if url.scheme() == "https"
-        && !plan::is_ip_literal(host)
-        && Site::of(host, opts).category == Category::TlsMismatch
-    {
-        row.category = Category::TlsMismatch;
-        row.exception = Some(ErrorKind::Tls);
-        return row;
+    // The certificate is chosen from the SNI name before any path is seen, so a mismatched or
+    // expired name fails whatever the path. IP literals send no SNI and always get a valid
+    // certificate.
+    if url.scheme() == "https" && !plan::is_ip_literal(host) {
+        let site = Site::of(host, opts);
+        match site.category {
+            Category::TlsMismatch | Category::CertExpired => {
+                row.category = site.category;
+                row.exception = Some(ErrorKind::Tls);
+                row.cert_days_left = (site.category == Category::CertExpired).then_some(site.cert_days);
+                return row;
+            }
+            _ => {
+                row.cert_days_left = Some(site.cert_days);
+                row.cert_issuer = Some(ISSUERS[site.issuer]);
+            }
+        }
     }
     let limit_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     let mut phase = follow(url, true, opts, limit_ms);
@@ -230,6 +245,7 @@ mod tests {
             (Category::Reset, ErrorKind::Reset),
             (Category::RedirectLoop, ErrorKind::TooManyRedirects),
             (Category::TlsMismatch, ErrorKind::Tls),
+            (Category::CertExpired, ErrorKind::Tls),
         ];
         for (category, kind) in expect {
             let (row, _) = check(category, "https", &opts);
@@ -249,9 +265,28 @@ mod tests {
     }
 
     #[test]
-    fn a_mismatched_name_answers_200_over_plain_http() {
-        let (row, _) = check(Category::TlsMismatch, "http", &SimOptions::default());
-        assert_eq!(outcome(&row), (Some(200), true, None));
+    fn a_mismatched_or_expired_name_answers_200_over_plain_http() {
+        for category in [Category::TlsMismatch, Category::CertExpired] {
+            let (row, _) = check(category, "http", &SimOptions::default());
+            assert_eq!(outcome(&row), (Some(200), true, None));
+            assert_eq!((row.cert_days_left, row.cert_issuer), (None, None));
+        }
+    }
+
+    #[test]
+    fn the_certificate_is_that_of_the_named_host_over_https() {
+        let opts = SimOptions::default();
+        let (ok, site) = check(Category::Ok, "https", &opts);
+        assert_eq!(ok.cert_days_left, Some(site.cert_days));
+        assert_eq!(ok.cert_issuer, Some(ISSUERS[site.issuer]));
+        let (expired, site) = check(Category::CertExpired, "https", &opts);
+        assert!(site.cert_days < 0);
+        assert_eq!(
+            (expired.cert_days_left, expired.cert_issuer),
+            (Some(site.cert_days), None)
+        );
+        let (mismatch, _) = check(Category::TlsMismatch, "https", &opts);
+        assert_eq!(mismatch.cert_days_left, None);
     }
 
     #[test]

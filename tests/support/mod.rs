@@ -121,6 +121,26 @@ pub fn healthcheck() -> assert_cmd::Command {
     cmd
 }
 
+/// The binary checking the 17,576 generated `http://xyz.com` names against `sim`, 50 at a
+/// time, its stdout a pipe for the test to read, or not.
+pub fn spawn_generated(sim: &Sim, stderr: std::process::Stdio) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("healthcheck"))
+        .args([
+            "--scheme",
+            "http",
+            "--length",
+            "3",
+            "-c",
+            "50",
+            "--resolve",
+            &sim.resolve_all(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 /// Parse CSV output (header included) into rows.
 pub fn rows(csv_text: &[u8]) -> Vec<OwnedRow> {
     csv::Reader::from_reader(csv_text)
