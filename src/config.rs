@@ -4,10 +4,12 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::cli::{CheckArgs, Format, MethodArg, Scheme};
 use crate::client::{ClientConfig, ProxyChoice};
 use crate::error::{Error, Result};
+use crate::hosts::HostPolicy;
 use crate::limits::DNS_CONCURRENCY;
 use crate::probe::ProbeConfig;
 use crate::record::Method;
@@ -86,6 +88,8 @@ pub struct CheckConfig {
     pub concurrency: usize,
     pub client: ClientConfig,
     pub probe: ProbeConfig,
+    /// Politeness per host: limits, pauses, retries after 429.
+    pub hosts: HostPolicy,
     /// `None` for stdout.
     pub output: Option<PathBuf>,
     /// Skip what this file already holds and append to it (then `output` is this file).
@@ -134,7 +138,10 @@ impl CheckConfig {
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
-            shard: args.shard,
+            shard: args.shard.map(|shard| Shard {
+                by: args.shard_by,
+                ..shard
+            }),
             concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
             client: ClientConfig {
                 connect_timeout: args.connect_timeout.unwrap_or(args.timeout),
@@ -163,6 +170,12 @@ impl CheckConfig {
                 retries: args.retries,
                 success: args.success,
                 details,
+            },
+            hosts: HostPolicy {
+                concurrency: args.host_concurrency,
+                interval: Duration::from_millis(args.host_interval),
+                max_retry_wait: args.max_retry_wait,
+                retries_429: args.retries_429,
             },
             output,
             resume: args.resume,

@@ -12,6 +12,8 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit_code;
+pub mod hash;
+pub mod hosts;
 pub mod limits;
 pub mod pipeline;
 pub mod probe;

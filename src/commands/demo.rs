@@ -16,6 +16,7 @@ use crate::client::{ClientConfig, ProxyChoice};
 use crate::config::{CheckConfig, Source};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
+use crate::hosts::HostPolicy;
 use crate::limits::DNS_CONCURRENCY;
 use crate::pipeline;
 use crate::probe::ProbeConfig;
@@ -69,6 +70,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
         seed: args.seed,
         profile: args.profile,
         latency_scale: args.latency_scale,
+        ..SimOptions::default()
     };
     let rt = super::runtime()?;
     let (cfg, end) = rt.block_on(async {
@@ -145,6 +147,7 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             details: true,
             ..ProbeConfig::default()
         },
+        hosts: HostPolicy::default(),
         output: Some(args.output.clone()),
         resume: None,
         format: Format::Csv,
