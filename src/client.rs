@@ -152,7 +152,9 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tls_info(cfg.tls_info)
             .default_headers(shared.clone())
             .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
+            // `never()` alone still clones every request (headers, URI, extensions) in case it
+            // is retried; with no retries allowed, nothing is cloned.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .referer(false)
             .connect_timeout(cfg.connect_timeout)
             .tcp_nodelay(true)
