@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hyper::body::{Body, Bytes, Frame, SizeHint};
+
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, COOKIE, HOST, LOCATION,
     PROXY_AUTHORIZATION, RETRY_AFTER,
@@ -315,6 +317,8 @@ impl Client {
         if !how.keep_alive {
             request = request.header(CONNECTION, HeaderValue::from_static("close"));
         }
+        // No body, as one that cannot be replayed (see `NoBody`).
+        request = request.body(reqwest::Body::wrap(NoBody));
         let https = url.scheme() == "https";
         let response = request.send().await.map_err(|e| failure(&e, https))?;
         let headers = response.headers();
@@ -330,6 +334,33 @@ impl Client {
                 .and_then(|info| info.peer_certificate())
                 .map(<[u8]>::to_vec),
         })
+    }
+}
+
+/// The empty body of every request, as reqwest sees one it could not send twice: its redirect
+/// layer, though told to follow nothing, parses a 3xx's `Location` and the request's URL again
+/// before asking, unless the body is known to be empty (then it can be replayed) or cannot be
+/// replayed. hyper sends nothing for it, no `Content-Length` either: it has ended from the start.
+struct NoBody;
+
+impl Body for NoBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // Not "exactly 0": that is what makes the redirect layer take a body as replayable.
+        SizeHint::default()
     }
 }
 
