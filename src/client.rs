@@ -149,10 +149,16 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
     let direct = cfg.proxy == ProxyChoice::Direct
         || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
     let client = |pool: bool| {
+        let mut defaults = shared.clone();
+        if !pool {
+            // Every request of this client asks the server to close; as a default header it
+            // costs less than added to each request.
+            defaults.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls.clone())
             .tls_info(cfg.tls_info)
-            .default_headers(shared.clone())
+            .default_headers(defaults)
             .redirect(reqwest::redirect::Policy::none())
             // `never()` alone still clones every request (headers, URI, extensions) in case it
             // is retried; with no retries allowed, nothing is cloned.
@@ -275,8 +281,8 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        let origin = url.origin();
-        let was_pooled = self.was_pooled(&origin, how.keep_alive);
+        // Only keep-alive requests go through the client with a pool.
+        let was_pooled = how.keep_alive && self.was_pooled(url.origin());
         match self.send_once(url, how).await {
             // A server may close an idle connection at any time, and the pool can hand it out
             // before the close is seen: as browsers do, try once more on a new connection.
@@ -285,14 +291,11 @@ impl Client {
         }
     }
 
-    /// Whether `origin` may have a pooled connection; a keep-alive request makes it so.
-    fn was_pooled(&self, origin: &Origin, keep_alive: bool) -> bool {
+    /// Whether a keep-alive request to `origin` may find a pooled connection: one went there
+    /// before.
+    fn was_pooled(&self, origin: Origin) -> bool {
         let mut pooled = self.pooled_origins.lock().unwrap_or_else(PoisonError::into_inner);
-        if keep_alive {
-            !pooled.insert(origin.clone())
-        } else {
-            pooled.contains(origin)
-        }
+        !pooled.insert(origin)
     }
 
     async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
@@ -314,9 +317,6 @@ impl Client {
                 http.request(method, bare)
             }
         };
-        if !how.keep_alive {
-            request = request.header(CONNECTION, HeaderValue::from_static("close"));
-        }
         // No body, as one that cannot be replayed (see `NoBody`).
         request = request.body(reqwest::Body::wrap(NoBody));
         let https = url.scheme() == "https";
