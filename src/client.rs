@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hyper::body::{Body, Bytes, Frame, SizeHint};
+
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, COOKIE, HOST, LOCATION,
     PROXY_AUTHORIZATION, RETRY_AFTER,
@@ -151,12 +153,20 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
     let direct = cfg.proxy == ProxyChoice::Direct
         || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
     let client = |pool: bool| {
+        let mut defaults = shared.clone();
+        if !pool {
+            // Every request of this client asks the server to close; as a default header it
+            // costs less than added to each request.
+            defaults.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls.clone())
             .tls_info(cfg.tls_info)
-            .default_headers(shared.clone())
+            .default_headers(defaults)
             .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
+            // `never()` alone still clones every request (headers, URI, extensions) in case it
+            // is retried; with no retries allowed, nothing is cloned.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .referer(false)
             .connect_timeout(cfg.connect_timeout)
             .tcp_nodelay(true)
@@ -275,8 +285,8 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        let origin = url.origin();
-        let was_pooled = self.was_pooled(&origin, how.keep_alive);
+        // Only keep-alive requests go through the client with a pool.
+        let was_pooled = how.keep_alive && self.was_pooled(url.origin());
         match self.send_once(url, how).await {
             // A server may close an idle connection at any time, and the pool can hand it out
             // before the close is seen: as browsers do, try once more on a new connection.
@@ -285,14 +295,11 @@ impl Client {
         }
     }
 
-    /// Whether `origin` may have a pooled connection; a keep-alive request makes it so.
-    fn was_pooled(&self, origin: &Origin, keep_alive: bool) -> bool {
+    /// Whether a keep-alive request to `origin` may find a pooled connection: one went there
+    /// before.
+    fn was_pooled(&self, origin: Origin) -> bool {
         let mut pooled = self.pooled_origins.lock().unwrap_or_else(PoisonError::into_inner);
-        if keep_alive {
-            !pooled.insert(origin.clone())
-        } else {
-            pooled.contains(origin)
-        }
+        !pooled.insert(origin)
     }
 
     async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
@@ -314,9 +321,8 @@ impl Client {
                 http.request(method, bare)
             }
         };
-        if !how.keep_alive {
-            request = request.header(CONNECTION, HeaderValue::from_static("close"));
-        }
+        // No body, as one that cannot be replayed (see `NoBody`).
+        request = request.body(reqwest::Body::wrap(NoBody));
         let https = url.scheme() == "https";
         let response = request.send().await.map_err(|e| failure(&e, https))?;
         let headers = response.headers();
@@ -332,6 +338,33 @@ impl Client {
                 .and_then(|info| info.peer_certificate())
                 .map(<[u8]>::to_vec),
         })
+    }
+}
+
+/// The empty body of every request, as reqwest sees one it could not send twice: its redirect
+/// layer, though told to follow nothing, parses a 3xx's `Location` and the request's URL again
+/// before asking, unless the body is known to be empty (then it can be replayed) or cannot be
+/// replayed. hyper sends nothing for it, no `Content-Length` either: it has ended from the start.
+struct NoBody;
+
+impl Body for NoBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // Not "exactly 0": that is what makes the redirect layer take a body as replayable.
+        SizeHint::default()
     }
 }
 
