@@ -6,9 +6,8 @@
 //! counted, bounded and run under one deadline, and it decides per hop which of the user's
 //! headers go along (`Credentials`), as reqwest's own redirect policy and curl do.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::{Body, Bytes, Frame, SizeHint};
@@ -23,17 +22,13 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use url::{Origin, Url};
+use url::Url;
 
 use crate::certs::UtcSecs;
 use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::record::{ErrorKind, Method};
 use crate::resolve::{ResolveRule, Resolver};
-
-/// How long a connection may sit unused in the pool. Connections only idle there when the probe
-/// asked for keep-alive, which it does when the same origin is likely to be asked again.
-const POOL_IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -51,6 +46,10 @@ pub struct ClientConfig {
     pub proxy: ProxyChoice,
     /// Keep the peer's certificate of every TLS answer (`--details`).
     pub tls_info: bool,
+    /// How long a kept connection waits in the pool for its host's next request. Short: a
+    /// connection is only kept when a request is about to follow (see `Hop::keep_alive`), and
+    /// every idle one holds a socket and buffers.
+    pub pool_idle: Duration,
 }
 
 /// Which proxy the requests go through.
@@ -75,9 +74,6 @@ pub struct Client {
     pooled: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
-    /// Origins asked with keep-alive: the pool may hold a connection to them that the server
-    /// has closed since, so a request there that finds its connection closed is sent again.
-    pooled_origins: Arc<Mutex<HashSet<Origin>>>,
 }
 
 /// The head of an answer: all a probe reads of it.
@@ -179,7 +175,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .http1_only()
             .dns_resolver(resolver.clone());
         builder = if pool {
-            builder.pool_idle_timeout(POOL_IDLE)
+            builder.pool_idle_timeout(cfg.pool_idle)
         } else {
             // No pool at all: no checkout, no bookkeeping, the connection closes with its answer.
             builder.pool_max_idle_per_host(0)
@@ -198,7 +194,6 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         fresh: client(false)?,
         pooled: client(true)?,
         sensitive: Arc::new(sensitive),
-        pooled_origins: Arc::default(),
     })
 }
 
@@ -285,21 +280,15 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        // Only keep-alive requests go through the client with a pool.
-        let was_pooled = how.keep_alive && self.was_pooled(url.origin());
         match self.send_once(url, how).await {
             // A server may close an idle connection at any time, and the pool can hand it out
-            // before the close is seen: as browsers do, try once more on a new connection.
-            Err(failure) if failure.kind == ErrorKind::Reset && was_pooled => self.send_once(url, how).await,
+            // before the close is seen: as browsers do, a keep-alive request (the only kind
+            // that can get a pooled connection) is tried once more, on a new connection.
+            Err(failure) if failure.kind == ErrorKind::Reset && how.keep_alive => {
+                self.send_once(url, how).await
+            }
             result => result,
         }
-    }
-
-    /// Whether a keep-alive request to `origin` may find a pooled connection: one went there
-    /// before.
-    fn was_pooled(&self, origin: Origin) -> bool {
-        let mut pooled = self.pooled_origins.lock().unwrap_or_else(PoisonError::into_inner);
-        !pooled.insert(origin)
     }
 
     async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
@@ -449,6 +438,7 @@ mod tests {
             dns_concurrency: 1,
             proxy: ProxyChoice::Direct,
             tls_info: false,
+            pool_idle: Duration::from_secs(1),
         }
     }
 

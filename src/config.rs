@@ -15,6 +15,11 @@ use crate::probe::ProbeConfig;
 use crate::record::Method;
 use crate::targets::{entries, Entry, Generated, Shard};
 
+/// How long a kept connection waits in the pool for its host's next request (plus
+/// `--host-interval`). A second covers a site's next page; longer only piles up idle sockets
+/// after redirects within one origin, which keep their last connection too.
+pub const POOL_IDLE: Duration = Duration::from_secs(1);
+
 /// Where the targets come from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -158,6 +163,9 @@ impl CheckConfig {
                     (None, false) => ProxyChoice::Environment,
                 },
                 tls_info: details,
+                // A kept connection waits for the host's next request, which may wait out
+                // --host-interval first.
+                pool_idle: POOL_IDLE + Duration::from_millis(args.host_interval),
             },
             probe: ProbeConfig {
                 method: match args.method {

@@ -349,6 +349,7 @@ mod tests {
             dns_concurrency: 1,
             proxy: crate::client::ProxyChoice::Direct,
             tls_info: false,
+            pool_idle: Duration::from_secs(1),
         })
         .expect("a client");
         let target = Target::parse("https://a.com/", crate::cli::Scheme::Https);

@@ -141,6 +141,7 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             // The simulated internet is on this machine: no proxy stands between.
             proxy: ProxyChoice::Direct,
             tls_info: true,
+            pool_idle: crate::config::POOL_IDLE,
         },
         probe: ProbeConfig {
             timeout,
