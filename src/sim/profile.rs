@@ -265,8 +265,8 @@ fn splitmix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Scheme;
-    use crate::targets::Generated;
+    use crate::check::targets::Generated;
+    use crate::check::targets::Scheme;
 
     fn three_letter_names() -> Vec<String> {
         Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com")

@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_leaf_has_its_names_lifetime_and_issuer() {
-        use crate::certs::{CertInfo, UtcSecs};
+        use crate::record::cert::{CertInfo, UtcSecs};
         let tls = Tls::new(&SimOptions::default()).expect("CAs");
         assert_eq!(tls.ca_pem().matches("BEGIN CERTIFICATE").count(), ISSUERS.len());
         let now = UtcSecs(tls.certs.started.unix_timestamp());

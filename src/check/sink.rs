@@ -13,16 +13,22 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use crate::cli::Format;
+use crate::check::progress::Counters;
+use crate::check::summary::Tally;
 use crate::error::{Error, Result};
-use crate::progress::Counters;
 use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS};
-use crate::summary::Tally;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long the writer naps between looks at the channel while rows wait for a flush: the
 /// channel (at least 1,024 rows) fills in that time only above 200,000 rows/s.
 const NAP: Duration = Duration::from_millis(5);
+
+/// `--format`: the rows as CSV with a header, or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
 
 /// Where the rows go.
 #[derive(Debug, Clone)]
@@ -234,7 +240,7 @@ fn csv_io(e: csv::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs::{CertInfo, UtcSecs};
+    use crate::record::cert::{CertInfo, UtcSecs};
     use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome};
 
     fn records() -> Vec<Record> {

@@ -213,8 +213,8 @@ mod tests {
     fn the_tally_keeps_the_soonest_certificate() {
         let with_cert = |days_left| Record {
             details: Some(Box::new(crate::record::Details {
-                cert: Some(crate::certs::CertInfo {
-                    not_after: crate::certs::UtcSecs(0),
+                cert: Some(crate::record::cert::CertInfo {
+                    not_after: crate::record::cert::UtcSecs(0),
                     days_left,
                     issuer: None,
                 }),

@@ -23,11 +23,10 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use url::{Origin, Url};
 
-use crate::certs::UtcSecs;
-use crate::classify::classify;
 use crate::error::{Error, Result};
+use crate::net::classify::{classify, Failure};
+use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
-use crate::resolve::{ResolveRule, Resolver};
 
 /// How long a connection may sit unused in the pool. Connections only idle there when the probe
 /// asked for keep-alive, which it does when the same origin is likely to be asked again.
@@ -89,25 +88,6 @@ pub struct Answer {
     pub version: Version,
     /// The server's certificate (DER), when the client keeps TLS info and the answer came over TLS.
     pub peer_cert: Option<Vec<u8>>,
-}
-
-/// Why a request got no answer: the `exception` column and the innermost error message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub detail: String,
-    /// When the handshake refused the certificate as expired: when it expired (`--details`).
-    pub cert_expired: Option<UtcSecs>,
-}
-
-impl Failure {
-    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Failure {
-            kind,
-            detail: detail.into(),
-            cert_expired: None,
-        }
-    }
 }
 
 /// Whether the user's credentials (`Authorization`, `Cookie`, `Proxy-Authorization`, a `Host`
@@ -343,13 +323,13 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
             return Failure::new(ErrorKind::Timeout, "no connection within the connect timeout");
         }
         let stage = if https {
-            crate::classify::Stage::Handshake
+            crate::net::classify::Stage::Handshake
         } else {
-            crate::classify::Stage::Connect
+            crate::net::classify::Stage::Connect
         };
         return classify(err, stage);
     }
-    classify(err, crate::classify::Stage::Exchange)
+    classify(err, crate::net::classify::Stage::Exchange)
 }
 
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.

@@ -8,7 +8,21 @@ use std::str::FromStr;
 
 use url::Url;
 
-use crate::cli::Scheme;
+/// `--scheme`: what bare domains and generated names are checked over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
 
 /// One line of input, or one generated name, ready for the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,16 +17,17 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::config::{CheckConfig, Source};
+use crate::check::config::{CheckConfig, Source};
+use crate::check::probe::probe;
+use crate::check::progress::{Counters, Progress};
+use crate::check::sink::{Sink, SinkSpec};
+use crate::check::summary::Summary;
+use crate::check::targets::{select, Target};
+use crate::check::{limits, resume};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::probe::probe;
-use crate::progress::{Counters, Progress};
+use crate::net::client;
 use crate::record::{ErrorKind, Record};
-use crate::sink::{Sink, SinkSpec};
-use crate::summary::Summary;
-use crate::targets::{select, Target};
-use crate::{client, limits, resume};
 
 /// How long an abandoned run waits for the writer: it may be blocked on a stalled stdout.
 const ABANDON_PATIENCE: Duration = Duration::from_millis(500);
