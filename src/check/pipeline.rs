@@ -135,7 +135,9 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     }
     drop(results); // aborts whatever is still in flight
     drop(rows);
-    let end = sink.finish(abandon.is_cancelled().then_some(ABANDON_PATIENCE))?;
+    let end = sink
+        .finish(abandon.is_cancelled().then_some(ABANDON_PATIENCE))
+        .await?;
     progress.finish().await;
 
     // The reader has finished only when the targets ran out; otherwise it may be blocked on stdin.
