@@ -1,10 +1,12 @@
-//! Micro-benchmarks of the per-URL hot path: making a target, serialising its row, classifying
-//! its error. The end-to-end benchmark is `scripts/bench.sh`.
+//! Micro-benchmarks of the per-URL hot path: making a target, scheduling it by host, serialising
+//! its row, classifying its error. The end-to-end benchmark is `scripts/bench.sh`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures::StreamExt;
+use healthcheck::check::hosts::{HostPolicy, Hosts, Scheduler, LOOK_AHEAD};
 use healthcheck::check::targets::{Generated, Scheme, Target};
 use healthcheck::net::classify::{classify, Stage};
 use healthcheck::record::cert::{CertInfo, UtcSecs};
@@ -32,6 +34,46 @@ fn targets(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the host scheduler costs a list of distinct hosts (the three-letter names), where it only
+/// ever passes targets through, and a list of 20 sites in sitemap order.
+fn scheduling(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let distinct: Vec<Target> = Generated::new("abcdefghijklmnopqrstuvwxyz", 3, Scheme::Https, "com")
+        .unwrap()
+        .map(|u| Target::parse(&u, Scheme::Https))
+        .collect();
+    let sites: Vec<Target> = (0..20)
+        .flat_map(|s| (0..879).map(move |p| format!("https://site{s}.test/page/{p}")))
+        .map(|u| Target::parse(&u, Scheme::Https))
+        .collect();
+    let mut group = c.benchmark_group("scheduling");
+    group.throughput(Throughput::Elements(17_576));
+    for (name, targets) in [
+        ("17,576 distinct hosts", distinct),
+        ("20 sites x 879 pages", sites),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let hosts = Hosts::new(HostPolicy::default());
+                    let input = futures::stream::iter(targets.clone());
+                    let mut scheduled = Scheduler::new(input, hosts, LOOK_AHEAD);
+                    let mut n = 0;
+                    while let Some((target, permit)) = scheduled.next().await {
+                        drop(permit);
+                        n += usize::from(matches!(black_box(target), Target::Valid { .. }));
+                    }
+                    n
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn rows(c: &mut Criterion) {
     let answered = Record {
         url: "https://abc.com".into(),
@@ -41,6 +83,7 @@ fn rows(c: &mut Criterion) {
         redirects: 1,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(153),
+        note: None,
         details: None,
     };
     let failed = Record {
@@ -54,6 +97,7 @@ fn rows(c: &mut Criterion) {
         redirects: 0,
         method: Some(Method::Head),
         elapsed: Duration::from_millis(88),
+        note: None,
         details: None,
     };
     let mut group = c.benchmark_group("rows");
@@ -117,5 +161,5 @@ fn certificates(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, targets, rows, classification, certificates);
+criterion_group!(benches, targets, scheduling, rows, classification, certificates);
 criterion_main!(benches);

@@ -3,7 +3,8 @@
 #
 #   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
 #                                       details-tls (the same over HTTPS), throughput (2), scale (3),
-#                                       fds; default: seed throughput scale fds
+#                                       fds, sites (4: many pages per site); default: seed throughput
+#                                       scale fds sites
 #
 # Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
 # both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
@@ -14,12 +15,13 @@
 # user+sys CPU and peak RSS (/usr/bin/time), URLs/s, rows written against targets, and for the
 # seed-like workload the efficiency: the makespan of an ideal FIFO scheduler with C slots fed the
 # true per-target times (`healthcheck serve --truth`), divided by the measured wall time.
-# Results: benches/results/e2e-<date>-<commit>.csv, plus a line per run on stdout.
+# Results: benches/results/e2e-<date>-<commit>.csv, plus a line per run on stdout. Workload 4
+# (many pages per site, HTTPS, a per-site limit) has its own columns in sites-<date>-<commit>.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(seed throughput scale fds)
+[ ${#workloads[@]} -gt 0 ] || workloads=(seed throughput scale fds sites)
 # HEALTHCHECK_BIN: a release binary built (and set aside) beforehand, for a shared target dir.
 if [ -n "${HEALTHCHECK_BIN:-}" ]; then
     bin=$HEALTHCHECK_BIN
@@ -38,14 +40,52 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# serve PROFILE SCALE [SERVE_FLAG ...]: (re)start the simulated internet on every 127.x.y.z.
-serve() {
+# stop_server: stop the simulated internet (it writes its --stats-json as it goes).
+stop_server() {
     [ -z "$server_pid" ] || { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+    server_pid=
+}
+
+# start_server ARGS...: (re)start the simulated internet on a free port and wait for it.
+start_server() {
+    stop_server
     port=$(free_port)
-    "$bin" serve -q --bind-all-loopback --listen "127.0.0.1:$port" --profile "$1" --latency-scale "$2" "${@:3}" &
+    "$bin" serve -q --listen "127.0.0.1:$port" "$@" &
     server_pid=$!
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
     echo "serve did not start" >&2; exit 1
+}
+
+# serve PROFILE SCALE [SERVE_FLAG ...]: (re)start the simulated internet on every 127.x.y.z.
+serve() { start_server --bind-all-loopback --profile "$1" --latency-scale "$2" "${@:3}"; }
+
+# Workload 4: SITES sites x PAGES pages over HTTPS, at most LIMIT requests in flight per site
+# (more get 429 with Retry-After: 1), median latency 40 ms (150 ms x 0.2667).
+sites_n=20 pages_n=1000 limit_n=8 sites_scale=0.2667
+sites_results=benches/results/sites-$(date +%Y-%m-%d)-$(git rev-parse --short HEAD).csv
+
+# run_sites TOOL ORDER: one measured run of TOOL over the ORDER list, scored against the truth
+# and the server's per-site counters (a fresh server per run, so the counters are the run's).
+run_sites() {
+    local tool=$1 order=$2 file="$work/$2.txt" out="$work/sites-out.csv" cmd
+    start_server --profile site --latency-scale "$sites_scale" --host-limit "$limit_n" --retry-after 1 \
+        --ca-out "$work/ca.pem" --stats-json "$work/hosts.json"
+    case $tool in
+    healthcheck) cmd=("$bin" -q -c 256 --host-concurrency "$limit_n") ;;
+    healthcheck-defaults) cmd=("$bin" -q) ;;
+    aiohttp) cmd=(python3 scripts/aiohttp_check.py "$file" "$out" "$work/ca.pem" "$port" 256 "$limit_n") ;;
+    esac
+    case $tool in
+    healthcheck*) cmd+=(--resolve "*:443:127.0.0.1:$port" --ca-cert "$work/ca.pem" -i "$file" -o "$out") ;;
+    esac
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}"
+    stop_server
+    local wall user sys rss_kb rows right rows_429 hs max_in_flight refused ideal
+    read -r wall user sys rss_kb < "$work/time"
+    read -r rows right rows_429 hs max_in_flight refused ideal < <(python3 scripts/sites_score.py \
+        "$work/sites-truth.csv" "$out" "$work/hosts.json" "$sites_n" "$limit_n")
+    echo "$tool,$order,$((sites_n * pages_n)),$wall,$(echo "$user + $sys" | bc),$(echo "scale=1; $rss_kb / 1024" | bc),$rows,$right,$rows_429,$hs,$max_in_flight,$refused,$ideal,$(echo "scale=2; $wall / $ideal" | bc)" \
+        | tee -a "$sites_results"
 }
 
 # targets N LENGTH: N URLs (labels of LENGTH letters, or tN when LENGTH is 0), one address each.
@@ -128,6 +168,25 @@ for w in "${workloads[@]}"; do
         serve seed 1
         targets 456976 4 > "$work/scale.txt"
         run scale "$work/scale.txt" 1000 ;;
+    sites) # (4) 20 HTTPS sites x 1,000 pages, at most 8 in flight per site, in sitemap order and
+        # shuffled: healthcheck (-c 256 --host-concurrency 8, and at its defaults) and aiohttp
+        # (limit_per_host=8) side by side; lychee when installed (see docs/bench-sites.md)
+        [ -f "$sites_results" ] || echo "tool,order,targets,wall_s,cpu_s,peak_rss_mib,rows,right,rows_429,handshakes_per_url,max_site_in_flight,server_429s,ideal_s,wall_over_ideal" > "$sites_results"
+        python3 - "$work" "$sites_n" "$pages_n" <<'PY'
+import random, sys
+work, sites, pages = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+urls = [f"https://site{s}.test/page/{p}" for s in range(sites) for p in range(pages)]
+open(f"{work}/sorted.txt", "w").write("\n".join(urls) + "\n")
+random.Random(4).shuffle(urls)
+open(f"{work}/shuffled.txt", "w").write("\n".join(urls) + "\n")
+PY
+        "$bin" serve --profile site --latency-scale "$sites_scale" --truth -i "$work/sorted.txt" > "$work/sites-truth.csv"
+        python3 -c 'import aiohttp' 2>/dev/null || echo "aiohttp not installed (pip install aiohttp): no reference run" >&2
+        for order in sorted shuffled; do
+            run_sites healthcheck "$order"
+            python3 -c 'import aiohttp' 2>/dev/null && run_sites aiohttp "$order"
+        done
+        run_sites healthcheck-defaults sorted ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
     esac
 done

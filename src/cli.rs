@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::probe::GetFallback;
 use crate::check::sink::Format;
-use crate::check::targets::{Scheme, Shard};
+use crate::check::targets::{Scheme, Shard, ShardBy};
 use crate::net::resolve::ResolveRule;
 use crate::record::SuccessCodes;
 
@@ -22,9 +22,9 @@ mod report;
 mod sim;
 
 pub use lessons::{CounterArgs, HelloArgs};
-use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs};
+use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_wait};
 pub use report::{ReportArgs, ReportFormat, SweepArgs};
-pub use sim::{DemoArgs, ServeArgs, TruthTargets};
+pub use sim::{DemoArgs, RetryAfterAs, ServeArgs, TruthTargets};
 
 /// Check the health of thousands of URLs at once.
 ///
@@ -148,6 +148,29 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
+    /// At most N requests in flight to one host (scheme, host and port), as browsers do. A URL
+    /// whose host is busy waits without taking one of the slots of the global limit.
+    #[arg(long, value_name = "N", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub host_concurrency: u32,
+
+    /// The least time between two URLs' first requests to one host, in milliseconds (a URL's
+    /// redirects and GET fallback follow at once).
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub host_interval: u64,
+
+    /// Send a URL again after a 429 (or a 503 with Retry-After) up to N times, once its host's
+    /// pause is over.
+    #[arg(long = "retries-429", value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries_429: u32,
+
+    /// The most one URL waits in total for 429s to pass, in seconds. A Retry-After beyond what
+    /// is left keeps the 429, and error_detail says so.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_wait)]
+    pub max_retry_wait: Duration,
+
     /// Status codes that count as success: a list of codes and ranges, e.g. `200` or `200-399,401`.
     #[arg(long, value_name = "LIST", default_value = "200", value_parser = SuccessCodes::parse)]
     pub success: SuccessCodes,
@@ -202,6 +225,11 @@ pub struct CheckArgs {
     /// Check only part K (from 0) of N disjoint, interleaved parts of the targets.
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+
+    /// What --shard splits on: positions (even parts) or hosts (every URL of a host in one
+    /// part, so per-host limits hold across machines; parts are uneven).
+    #[arg(long, value_enum, default_value_t = ShardBy::Position, requires = "shard")]
+    pub shard_by: ShardBy,
 
     /// Skip every URL that already has a row in FILE and append the other rows to FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
@@ -286,5 +314,23 @@ mod tests {
         assert!(Cli::try_parse_from(["healthcheck", "-c", "0"]).is_err());
         assert!(Cli::try_parse_from(["healthcheck", "--threads", "0"]).is_err());
         assert_eq!(Cli::try_parse_from(["healthcheck"]).unwrap().check.threads, 1);
+    }
+
+    #[test]
+    fn host_politeness_has_browser_like_defaults() {
+        let check = Cli::try_parse_from(["healthcheck"]).unwrap().check;
+        assert_eq!((check.host_concurrency, check.host_interval), (6, 0));
+        assert_eq!(
+            (check.retries_429, check.max_retry_wait),
+            (3, Duration::from_secs(60))
+        );
+        assert!(Cli::try_parse_from(["healthcheck", "--host-concurrency", "0"]).is_err());
+        assert!(Cli::try_parse_from(["healthcheck", "--max-retry-wait", "0"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["healthcheck", "--shard-by", "host"]).is_err(),
+            "needs --shard"
+        );
+        let cli = Cli::try_parse_from(["healthcheck", "--shard", "0/2", "--shard-by", "host"]).unwrap();
+        assert_eq!(cli.check.shard_by, ShardBy::Host);
     }
 }

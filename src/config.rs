@@ -4,10 +4,13 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::check::config::{CheckConfig, Source};
+use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::probe::ProbeConfig;
+use crate::check::targets::Shard;
 use crate::cli::{CheckArgs, MethodArg};
 use crate::error::{Error, Result};
 use crate::net::client::{ClientConfig, ProxyChoice};
@@ -42,7 +45,10 @@ impl CheckConfig {
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
-            shard: args.shard,
+            shard: args.shard.map(|shard| Shard {
+                by: args.shard_by,
+                ..shard
+            }),
             concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
             client: ClientConfig {
                 connect_timeout: args.connect_timeout.unwrap_or(args.timeout),
@@ -71,6 +77,12 @@ impl CheckConfig {
                 retries: args.retries,
                 success: args.success,
                 details,
+            },
+            hosts: HostPolicy {
+                concurrency: args.host_concurrency,
+                interval: Duration::from_millis(args.host_interval),
+                max_retry_wait: args.max_retry_wait,
+                retries_429: args.retries_429,
             },
             output,
             resume: args.resume,

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit_code;
+pub mod hash;
 pub mod lessons;
 pub mod net;
 pub mod record;

@@ -97,6 +97,8 @@ fn mixed_targets_give_exactly_one_row_each(threads: u16) {
             .args([
                 "-c",
                 "200",
+                "--host-concurrency",
+                "200",
                 "--timeout",
                 "1",
                 "--threads",
@@ -125,7 +127,7 @@ fn the_server_never_sees_more_connections_than_the_concurrency() {
     let lines: Vec<String> = (0..300).map(|i| sim.url(&format!("/_/slow/100?i={i}"))).collect();
     let input = write_lines(&dir, "targets.txt", &lines);
     let out = healthcheck()
-        .args(["-c", "25", "-i"])
+        .args(["-c", "25", "--host-concurrency", "100", "-i"])
         .arg(&input)
         .output()
         .unwrap();
@@ -142,7 +144,7 @@ fn hanging_servers_do_not_stretch_the_run_past_the_timeout() {
     let input = write_lines(&dir, "targets.txt", &lines);
     let started = Instant::now();
     let out = healthcheck()
-        .args(["-c", "300", "--timeout", "1", "-i"])
+        .args(["-c", "300", "--host-concurrency", "300", "--timeout", "1", "-i"])
         .arg(&input)
         .output()
         .unwrap();

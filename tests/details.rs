@@ -14,6 +14,7 @@ fn name_where(profile: Profile, want: impl Fn(&Site) -> bool) -> (String, Site) 
         seed: 0,
         profile,
         latency_scale: 0.0,
+        host_limit: None,
     };
     let letters = || b'a'..=b'z';
     letters()

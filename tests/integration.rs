@@ -22,3 +22,5 @@ mod real;
 mod edges;
 // `--details`: address, protocol and certificate columns, the report's certificate section (issue 13).
 mod details;
+// Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
+mod hosts;

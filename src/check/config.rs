@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
+use super::hosts::HostPolicy;
 use super::probe::ProbeConfig;
 use super::sink::Format;
 use super::targets::{entries, Entry, Generated, Scheme, Shard};
@@ -85,6 +86,8 @@ pub struct CheckConfig {
     pub concurrency: usize,
     pub client: ClientConfig,
     pub probe: ProbeConfig,
+    /// Politeness per host: limits, pauses, retries after 429.
+    pub hosts: HostPolicy,
     /// `None` for stdout.
     pub output: Option<PathBuf>,
     /// Skip what this file already holds and append to it (then `output` is this file).

@@ -1,4 +1,5 @@
-//! The run: targets -> spawned probes -> `buffer_unordered(concurrency)` -> the writer.
+//! The run: targets -> the host scheduler -> spawned probes -> `buffer_unordered(concurrency)`
+//! -> the writer.
 //!
 //! This is the only concurrent stage. Each probe is its own task, spawned lazily inside `map`
 //! (so at most `concurrency` exist), which keeps probes running while the writer is busy (a
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::check::config::{CheckConfig, Source};
+use crate::check::hosts::{Hosts, Scheduled, Scheduler, LOOK_AHEAD};
 use crate::check::probe::probe;
 use crate::check::progress::{Counters, Progress};
 use crate::check::sink::{Sink, SinkSpec};
@@ -74,8 +76,8 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     };
     let total = match &cfg.source {
         Source::Generated(g) => {
-            let share = cfg.shard.map_or(g.total(), |s| s.share_of(g.total()));
-            Some(share.saturating_sub(done.as_ref().map_or(0, |d| d.urls.len() as u64)))
+            let share = cfg.shard.map_or(Some(g.total()), |s| s.share_of(g.total()));
+            share.map(|share| share.saturating_sub(done.as_ref().map_or(0, |d| d.urls.len() as u64)))
         }
         Source::File(_) | Source::Stdin => None,
     };
@@ -93,16 +95,23 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
     let probe_cfg = Arc::new(cfg.probe.clone());
     let mut targets_ended = false;
     let mut targets = targets;
-    let targets =
-        futures::stream::poll_fn(move |cx| targets.poll_recv(cx)).take_until(stop.clone().cancelled_owned());
+    let hosts = Hosts::new(cfg.hosts);
+    // Stopping drops the targets the scheduler holds: like those still in the channel, they get
+    // no row, and `--resume` checks them.
+    let targets = Scheduler::new(
+        futures::stream::poll_fn(move |cx| targets.poll_recv(cx)),
+        hosts.clone(),
+        LOOK_AHEAD,
+    )
+    .take_until(stop.clone().cancelled_owned());
     let mut results = Box::pin(
         targets
-            .map(|target: Target| {
+            .map(|(target, permit): Scheduled| {
                 let url = target.display().to_string();
                 let (http, probe_cfg, counters) = (http.clone(), probe_cfg.clone(), counters.clone());
                 counters.probe_started();
                 let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                    let record = probe(&http, &probe_cfg, target).await;
+                    let record = probe(&http, &probe_cfg, target, permit).await;
                     counters.probe_finished();
                     record
                 }));
@@ -157,6 +166,7 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
         counters.peak_in_flight.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed(),
     );
+    summary.hosts = hosts.summary();
     summary.interrupted = interrupted && !end.broken_pipe;
     summary.not_checked = if summary.interrupted {
         total.map(|t| t.saturating_sub(summary.total))
@@ -182,7 +192,7 @@ fn spawn_reader(
     let open = cfg.source.open()?;
     let job = move || -> io::Result<()> {
         let targets = open().map(|entry| entry.map(|entry| Target::from_entry(entry, scheme)));
-        let mut targets = select(targets, shard, done, |t: &Target| t.display());
+        let mut targets = select(targets, shard, done, Target::display, Target::shard_key);
         // Room is reserved a batch at a time: waiting for one free slot would wake this thread
         // (a futex call and two context switches) for every target the probes take.
         loop {

@@ -1,11 +1,14 @@
 //! One target in, one `Record` out: HEAD (or GET), redirects followed by hand (so they can be
-//! counted and bounded under one deadline), the GET fallback, retries with backoff. Never returns
-//! an error: a URL that fails is data.
+//! counted and bounded under one deadline), the GET fallback, retries with backoff, and the
+//! manners its host asks for (keep-alive while more of its URLs wait, a pause and a retry after
+//! 429). Never returns an error: a URL that fails is data.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use reqwest::header::HeaderValue;
 use url::Url;
 
+use crate::check::hosts::{after_throttle, parse_retry_after, HostPermit, Throttle};
 use crate::check::targets::{redact, Target};
 use crate::net::classify::Failure;
 use crate::net::client::{same_origin, Answer, Client, Credentials, Hop};
@@ -63,20 +66,57 @@ struct Attempt {
     method: Method,
     final_url: Url,
     redirects: u32,
+    /// The `Retry-After` of the last answer.
+    retry_after: Option<HeaderValue>,
     details: Option<Box<Details>>,
 }
 
-pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record {
+/// Check one target. `permit` is its host's slot (`hosts::Scheduler`), held while it is sent:
+/// it says whether to keep the connection for the host's next URL, and takes the host's pause
+/// and AIMD step after a 429.
+pub async fn probe(
+    client: &Client,
+    cfg: &ProbeConfig,
+    target: Target,
+    mut permit: Option<HostPermit>,
+) -> Record {
     let (display, url) = match target {
         Target::Valid { display, url } => (display, url),
         Target::Invalid { line, reason } => return Record::unsent(line, ErrorKind::InvalidUrl, reason),
     };
     let start = Instant::now();
     let mut tries = Tries::default();
+    let (mut throttled, mut waited, mut kept_because) = (0, Duration::ZERO, None);
     let attempt = loop {
-        let mut attempt = follow(client, cfg, &url, cfg.method).await;
+        let keep_alive = permit.as_ref().is_some_and(|p| !p.last_of_host());
+        let mut attempt = follow(client, cfg, &url, cfg.method, keep_alive).await;
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
-            attempt = follow(client, cfg, &url, Method::Get).await;
+            attempt = follow(client, cfg, &url, Method::Get, keep_alive).await;
+        }
+        let decision = match (&permit, &attempt.result) {
+            (Some(host), Ok(status)) => {
+                let retry_after = attempt
+                    .retry_after
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                after_throttle(host.policy(), *status, retry_after, throttled, waited)
+            }
+            _ => None,
+        };
+        match (decision, permit.take()) {
+            (Some(Throttle::Retry(pause)), Some(host)) => {
+                host.throttled(pause);
+                (throttled, waited) = (throttled + 1, waited + pause);
+                permit = Some(host.retry().await);
+                continue;
+            }
+            (Some(Throttle::GiveUp { pause, detail }), Some(host)) => {
+                host.throttled(pause);
+                kept_because = Some(detail);
+                break attempt;
+            }
+            (_, host) => permit = host,
         }
         match &attempt.result {
             Err(failure) => match tries.next(failure.kind, cfg.retries) {
@@ -86,6 +126,9 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
             Ok(_) => break attempt,
         }
     };
+    if let Some(host) = permit {
+        host.answered(attempt.result.is_err());
+    }
     let outcome = match attempt.result {
         Ok(status) => Outcome::Response { status },
         Err(Failure { kind, detail, .. }) => Outcome::Failed { kind, detail },
@@ -98,6 +141,7 @@ pub async fn probe(client: &Client, cfg: &ProbeConfig, target: Target) -> Record
         redirects: attempt.redirects,
         method: Some(attempt.method),
         elapsed: start.elapsed(),
+        note: kept_because,
         details: attempt.details,
     }
 }
@@ -109,7 +153,8 @@ fn wants_get(policy: GetFallback, result: &Result<u16, Failure>) -> bool {
     match (policy, result) {
         (GetFallback::Never, _) => false,
         (_, Ok(405 | 501)) => true,
-        (GetFallback::AnyError, Ok(status)) => *status >= 400,
+        // A 429 asks for less, not for another request at once.
+        (GetFallback::AnyError, Ok(status)) => *status >= 400 && *status != 429,
         (GetFallback::AnyError, Err(failure)) => {
             matches!(failure.kind, ErrorKind::Reset | ErrorKind::Protocol)
         }
@@ -149,15 +194,23 @@ fn backoff(retry: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << retry.min(5)))
 }
 
-/// One request and its redirects, all under one deadline.
-async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Method) -> Attempt {
+/// One request and its redirects, all under one deadline. `keep_alive`: more URLs of the host
+/// are about to be sent, so its connection is worth keeping.
+async fn follow(
+    client: &Client,
+    cfg: &ProbeConfig,
+    start_url: &Url,
+    method: Method,
+    keep_alive: bool,
+) -> Attempt {
     let deadline = tokio::time::Instant::now() + cfg.timeout;
     let mut url = start_url.clone();
     let mut redirects = 0;
+    let mut retry_after = None;
     let mut how = Hop {
         method,
         credentials: Credentials::Send,
-        keep_alive: false,
+        keep_alive,
     };
     let mut details = cfg.details.then(Box::<Details>::default);
     let result = loop {
@@ -182,6 +235,7 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
             note(d, &answer, redirects == 0);
         }
         let Some(next) = redirect_target(&url, &answer) else {
+            retry_after = answer.retry_after;
             break Ok(answer.status.as_u16());
         };
         match next {
@@ -213,6 +267,7 @@ async fn follow(client: &Client, cfg: &ProbeConfig, start_url: &Url, method: Met
         method,
         final_url: url,
         redirects,
+        retry_after,
         details,
     }
 }
@@ -310,7 +365,7 @@ mod tests {
         .expect("a client");
         let target = Target::parse("https://a.com/", crate::check::targets::Scheme::Https);
         let cfg = ProbeConfig::default();
-        let future = probe(&client, &cfg, target);
+        let future = probe(&client, &cfg, target, None);
         assert!(
             std::mem::size_of_val(&future) <= 4096,
             "{} bytes",

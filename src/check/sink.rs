@@ -253,6 +253,7 @@ mod tests {
                 redirects: 1,
                 method: Some(Method::Head),
                 elapsed: Duration::from_millis(12),
+                note: None,
                 details: Some(Box::new(Details {
                     ip: Some([127, 0, 0, 1].into()),
                     http_version: Some(HttpVersion::Http11),

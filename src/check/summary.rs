@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::check::hosts::HostsSummary;
 use crate::record::{ErrorKind, Record};
 
 /// Running counts over the rows written.
@@ -69,10 +70,15 @@ pub struct Summary {
     pub interrupted: bool,
     /// Targets of a known-size set that got no row (interrupted runs); `None` when unknown.
     pub not_checked: Option<u64>,
+    /// Per host: requests, 429s, retries, errors, most in flight.
+    pub hosts: HostsSummary,
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
 }
+
+/// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
+const BUSIEST_SHOWN: usize = 5;
 
 impl Summary {
     /// `concurrency` is (requested, what ran).
@@ -96,6 +102,7 @@ impl Summary {
             wall_seconds: secs,
             interrupted: false,
             not_checked: None,
+            hosts: HostsSummary::default(),
         }
     }
 
@@ -136,6 +143,14 @@ impl Summary {
                 .collect();
             let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
         }
+        for host in self.hosts.busiest.iter().take(BUSIEST_SHOWN) {
+            let f = &host.figures;
+            let _ = writeln!(
+                s,
+                "  host {}: {} requests, {} throttled (429), {} retries, {} errors, at most {} in flight",
+                host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
+            );
+        }
         match self.soonest_cert_days_left {
             Some(days) if days < 0 => {
                 let _ = writeln!(s, "  soonest certificate expiry: expired {} days ago", -days);
@@ -163,6 +178,7 @@ mod tests {
             redirects: 0,
             method: Some(Method::Head),
             elapsed: Duration::ZERO,
+            note: None,
             details: None,
         }
     }
@@ -193,6 +209,10 @@ mod tests {
         assert!(text.contains("Successful: 2 (50.0%), Failed: 2"), "{text}");
         assert!(text.contains("by status: 200: 2, 404: 1"), "{text}");
         assert!(text.contains("by exception: timeout: 1"), "{text}");
+        assert!(
+            !text.contains("host "),
+            "no host had more than one request: {text}"
+        );
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["by_exception"]["timeout"], 1);
         assert_eq!(json["by_status"]["404"], 1);
@@ -207,6 +227,32 @@ mod tests {
             json.get("soonest_cert_days_left").is_none(),
             "no certificates, no field"
         );
+        assert_eq!(json["hosts"]["other_hosts"], 0);
+    }
+
+    #[test]
+    fn the_busiest_hosts_are_shown_five_at_most() {
+        use crate::check::hosts::{HostFigures, NamedHost};
+        let mut summary = Summary::new(Tally::default(), (10, 10), 4, Duration::from_secs(1));
+        summary.hosts.busiest = (0..7)
+            .map(|i| NamedHost {
+                host: format!("https://s{i}.test:443"),
+                figures: HostFigures {
+                    requests: 100 - i,
+                    throttled: 1,
+                    max_in_flight: 6,
+                    ..HostFigures::default()
+                },
+            })
+            .collect();
+        let text = summary.render();
+        assert_eq!(text.matches("  host ").count(), 5, "{text}");
+        assert!(
+            text.contains("host https://s0.test:443: 100 requests, 1 throttled (429), 0 retries, 0 errors, at most 6 in flight"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["hosts"]["busiest"][6]["requests"], 94);
     }
 
     #[test]

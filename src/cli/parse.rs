@@ -29,6 +29,11 @@ pub(crate) fn parse_secs_in(s: &str, zero: bool, max: f64) -> Result<Duration, S
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A wait: 0 to a day, fractions allowed.
+pub(crate) fn parse_wait(s: &str) -> Result<Duration, String> {
+    parse_secs_in(s, true, MAX_SECS)
+}
+
 /// A count from `lo` to `hi`. Parsed as signed, so that with `allow_negative_numbers` a value
 /// such as `-1` is told the range rather than taken for an unknown flag.
 pub(crate) fn count(lo: i64, hi: i64) -> clap::builder::RangedI64ValueParser<u64> {

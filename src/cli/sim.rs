@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::parse::{count, parse_scale, parse_secs};
 use crate::check::targets::Scheme;
@@ -36,6 +36,24 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
     pub latency_scale: f64,
 
+    /// The most requests one host serves at once; more are answered 429 at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub host_limit: Option<u32>,
+
+    /// With --host-limit: the Retry-After of a 429, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 1, requires = "host_limit")]
+    pub retry_after: u32,
+
+    /// With --host-limit: how Retry-After is written (a date is whole seconds, so up to one
+    /// second less than --retry-after away).
+    #[arg(long, value_enum, default_value_t = RetryAfterAs::Seconds, requires = "host_limit")]
+    pub retry_after_as: RetryAfterAs,
+
+    /// When stopped, write the per-host figures (connections, TLS handshakes, requests, most in
+    /// flight, 429s) as JSON to FILE: for the site profile or --host-limit.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+
     /// Write the CA certificates (PEM, one per issuer) to FILE, for `healthcheck --ca-cert FILE`.
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
@@ -49,6 +67,15 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub targets: TruthTargets,
+}
+
+/// The form of `Retry-After` in a 429 (`--retry-after-as`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RetryAfterAs {
+    Seconds,
+    Date,
+    /// No Retry-After header at all.
+    None,
 }
 
 /// The target flags of `--truth`: the checker's, with the same defaults.

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::check::config::{CheckConfig, Source};
+use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::pipeline;
 use crate::check::probe::ProbeConfig;
@@ -30,6 +31,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
         seed: args.seed,
         profile: args.profile,
         latency_scale: args.latency_scale,
+        ..SimOptions::default()
     };
     let rt = super::runtime()?;
     let (cfg, end) = rt.block_on(async {
@@ -106,6 +108,7 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             details: true,
             ..ProbeConfig::default()
         },
+        hosts: HostPolicy::default(),
         output: Some(args.output.clone()),
         resume: None,
         format: Format::Csv,

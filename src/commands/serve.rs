@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::check::config::Source;
 use crate::check::targets::{Entry, Target};
-use crate::cli::{ServeArgs, TruthTargets};
+use crate::cli::{RetryAfterAs, ServeArgs, TruthTargets};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::sim::{truth, SimOptions, SimServer};
+use crate::sim::{truth, HostLimit, HostStats, RetryAfter, SimOptions, SimServer};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
 const TRUTH_COLUMNS: [&str; 10] = [
@@ -28,10 +28,19 @@ const TRUTH_COLUMNS: [&str; 10] = [
 ];
 
 pub fn run(args: ServeArgs) -> Result<Exit> {
+    let host_limit = args.host_limit.map(|max_in_flight| HostLimit {
+        max_in_flight,
+        retry_after: match args.retry_after_as {
+            RetryAfterAs::Seconds => RetryAfter::Seconds(args.retry_after),
+            RetryAfterAs::Date => RetryAfter::Date(args.retry_after),
+            RetryAfterAs::None => RetryAfter::None,
+        },
+    });
     let opts = SimOptions {
         seed: args.seed,
         profile: args.profile,
         latency_scale: args.latency_scale,
+        host_limit,
     };
     if args.truth {
         return print_truth(&args.targets, &opts);
@@ -42,6 +51,7 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
         args.bind_all_loopback,
         opts,
         args.ca_out.as_deref(),
+        args.stats_json.as_deref(),
     ))
 }
 
@@ -50,9 +60,14 @@ async fn serve(
     all_loopback: bool,
     opts: SimOptions,
     ca_out: Option<&Path>,
+    stats_json: Option<&Path>,
 ) -> Result<Exit> {
+    let limit = match opts.host_limit {
+        Some(limit) => format!(", at most {} in flight per host", limit.max_in_flight),
+        None => String::new(),
+    };
     let summary = format!(
-        "profile {:?}, seed {}, latency scale {}",
+        "profile {:?}, seed {}, latency scale {}{limit}",
         opts.profile, opts.seed, opts.latency_scale
     );
     let server = SimServer::start(listen, all_loopback, opts)
@@ -84,12 +99,41 @@ async fn serve(
     }
     until_signal().await?;
     let stats = server.stats();
+    let hosts = server.host_stats();
     server.shutdown().await;
     eprintln!(
         "healthcheck serve: stopped after {} connections ({} at most at once), {} requests",
         stats.connections_total, stats.connections_max, stats.requests_total
     );
+    eprint!("{}", render_hosts(&hosts, HOSTS_SHOWN));
+    if let Some(path) = stats_json {
+        let json = serde_json::to_vec_pretty(&hosts).expect("host figures serialise");
+        std::fs::write(path, json).map_err(|source| Error::Output {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
     Ok(Exit::Ok)
+}
+
+/// Hosts listed on stderr when `serve` stops; --stats-json has them all.
+const HOSTS_SHOWN: usize = 20;
+
+/// The busiest `shown` hosts, a line each.
+fn render_hosts(hosts: &std::collections::BTreeMap<String, HostStats>, shown: usize) -> String {
+    let mut busiest: Vec<(&String, &HostStats)> = hosts.iter().collect();
+    busiest.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+    let mut out = String::new();
+    for (host, s) in busiest.iter().take(shown) {
+        out += &format!(
+            "  {host}: {} requests, {} connections ({} TLS), at most {} in flight, {} answered 429\n",
+            s.requests, s.connections, s.tls_handshakes, s.max_in_flight, s.too_many_requests
+        );
+    }
+    if busiest.len() > shown {
+        out += &format!("  ... and {} more hosts\n", busiest.len() - shown);
+    }
+    out
 }
 
 /// Wait for SIGINT or SIGTERM: `serve` runs until it is told to stop, and stopping is success.
@@ -192,6 +236,40 @@ mod tests {
         assert_eq!(args.profile, Profile::Seed);
         assert_eq!(args.latency_scale, 1.0);
         assert!(!args.truth);
+    }
+
+    #[test]
+    fn the_host_limit_flags_go_together() {
+        assert!(serve_args(&["--retry-after", "2"]).is_err());
+        assert!(serve_args(&["--host-limit", "0"]).is_err());
+        let args = serve_args(&[
+            "--profile",
+            "site",
+            "--host-limit",
+            "8",
+            "--retry-after-as",
+            "date",
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            (args.host_limit, args.retry_after, args.retry_after_as),
+            (Some(8), 1, RetryAfterAs::Date)
+        );
+    }
+
+    #[test]
+    fn the_busiest_hosts_come_first() {
+        let mut hosts = std::collections::BTreeMap::new();
+        for (name, requests) in [("a.test", 1), ("b.test", 5), ("c.test", 3)] {
+            let mut stats = HostStats::default();
+            stats.requests = requests;
+            hosts.insert(name.to_string(), stats);
+        }
+        let text = render_hosts(&hosts, 2);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("  b.test: 5 requests"), "{text}");
+        assert!(lines[1].starts_with("  c.test: 3 requests"), "{text}");
+        assert_eq!(lines[2], "  ... and 1 more hosts");
     }
 
     #[test]

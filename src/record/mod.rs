@@ -172,6 +172,9 @@ pub struct Record {
     /// The method of the last request; `None` when no request was sent (invalid line).
     pub method: Option<Method>,
     pub elapsed: Duration,
+    /// Why an answer stands as it is, when the check gave up on something (a 429 it did not
+    /// retry): the `error_detail` of a row with a status.
+    pub note: Option<String>,
     /// Collected only with `--details`.
     pub details: Option<Box<Details>>,
 }
@@ -187,6 +190,7 @@ impl Record {
             redirects: 0,
             method: None,
             elapsed: Duration::ZERO,
+            note: None,
             details: None,
         }
     }
@@ -215,7 +219,7 @@ impl Record {
     /// when the record has none (an invalid line, say).
     pub fn row(&self, details: bool) -> Row<'_> {
         let (status_code, exception, error_detail) = match &self.outcome {
-            Outcome::Response { status } => (Some(*status), None, ""),
+            Outcome::Response { status } => (Some(*status), None, self.note.as_deref().unwrap_or("")),
             Outcome::Failed { kind, detail } => (None, Some(*kind), detail.as_str()),
         };
         let d = self.details.as_deref();

@@ -18,10 +18,21 @@
 //! expired 1-400 days ago over TLS; 200 over plain HTTP). `all-ok` answers 200 for every name;
 //! `faults` is mostly hangs, resets, garbage and loops. `localhost` is always `ok`.
 //!
+//! # Sites (`--profile site`)
+//! Many pages per host, as a sitemap or a documentation site has: every host is a site and every
+//! path a page, drawn from the host, the path and the seed (88% 200, 5% chains of 1-3 relative
+//! 301s within the site, 2.5% 404, 2% 405 to HEAD, 1.5% 410, 1% 500). Connections stay open for
+//! further requests (HTTP/1.1 keep-alive, over TLS too). With a host limit
+//! (`serve --host-limit N`, any profile) a request that finds N others of its host in flight gets
+//! `429 Too Many Requests` at once, with `Retry-After` in seconds, as an HTTP date, or absent.
+//! Per host the server counts connections, TLS handshakes, requests, the most requests in flight
+//! and the 429s ([`HostStats`]).
+//!
 //! # Manners
 //! Besides its category, about 15% of names (not in `all-ok`) answer with 3 to 16 KB of extra
 //! headers (Content-Security-Policy, Report-To, Set-Cookie), and about 10% reset the connection
-//! right after a complete answer, as real servers do. Neither changes the right answer.
+//! right after a complete answer, as real servers do (in the `site` profile: big heads by page,
+//! no resets, which would defeat keep-alive). Neither changes the right answer.
 //!
 //! # Latency
 //! Log-normal per name, median 150 ms, capped at 4 s (below the checker's 5 s timeout), times
@@ -61,6 +72,6 @@ mod server;
 mod tls;
 mod truth;
 
-pub use profile::{Category, Profile, SimOptions, Site, ISSUERS};
-pub use server::{SimServer, SimStats};
+pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site, ISSUERS};
+pub use server::{HostStats, SimServer, SimStats};
 pub use truth::{truth, Truth};

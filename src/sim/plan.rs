@@ -95,7 +95,7 @@ pub(crate) fn manner(req: &Request<'_>, opts: &SimOptions) -> Manner {
     if opts.profile == Profile::AllOk {
         return Manner::default();
     }
-    let site = Site::of(name_of(req.host, req.path), opts);
+    let site = site_of(req, opts);
     Manner {
         head_bytes: site.head_bytes,
         reset_after: site.reset_after,
@@ -117,12 +117,21 @@ pub(crate) fn name_of<'a>(host: &'a str, path: &'a str) -> &'a str {
     }
 }
 
-/// The category a request's answer comes from: its name's, or `Route` under `/_/`.
+/// What answers a request: its name, or in the `site` profile its page.
+fn site_of(req: &Request<'_>, opts: &SimOptions) -> Site {
+    if opts.profile == Profile::Site {
+        Site::of_page(req.host, req.path, opts)
+    } else {
+        Site::of(name_of(req.host, req.path), opts)
+    }
+}
+
+/// The category a request's answer comes from: its name's (page's), or `Route` under `/_/`.
 pub(crate) fn category_of(req: &Request<'_>, opts: &SimOptions) -> Category {
     if req.path.starts_with("/_/") {
         Category::Route
     } else {
-        Site::of(name_of(req.host, req.path), opts).category
+        site_of(req, opts).category
     }
 }
 
@@ -131,7 +140,7 @@ pub(crate) fn decide(req: &Request<'_>, opts: &SimOptions) -> Action {
     if let Some(route) = req.path.strip_prefix("/_/") {
         return route_action(route, req);
     }
-    let site = Site::of(name_of(req.host, req.path), opts);
+    let site = site_of(req, opts);
     let respond = |status, delay_ms| Action::Respond {
         status,
         location: None,
@@ -380,6 +389,41 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn in_the_site_profile_each_page_has_its_own_answer_and_redirects_stay_on_it() {
+        let opts = SimOptions {
+            profile: Profile::Site,
+            latency_scale: 0.0,
+            ..SimOptions::default()
+        };
+        let pages: Vec<String> = (0..400).map(|i| format!("/page/{i}")).collect();
+        let categories: std::collections::HashSet<Category> = pages
+            .iter()
+            .map(|p| category_of(&req(true, "a.test", p, ""), &opts))
+            .collect();
+        assert!(categories.contains(&Category::Ok) && categories.contains(&Category::Redirect));
+        let moved = pages
+            .iter()
+            .filter(|p| {
+                decide(&req(true, "a.test", p, ""), &opts) != decide(&req(true, "b.test", p, ""), &opts)
+            })
+            .count();
+        assert!(moved > 0, "another host is another draw");
+        let redirecting = pages
+            .iter()
+            .find(|p| category_of(&req(true, "a.test", p, ""), &opts) == Category::Redirect)
+            .expect("5% of pages redirect");
+        let Action::Respond {
+            status: 301,
+            location: Some(location),
+            ..
+        } = decide(&req(true, "a.test", redirecting, ""), &opts)
+        else {
+            panic!("a site's redirect is a 301");
+        };
+        assert_eq!(location.render(redirecting), format!("{redirecting}?hop=1"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! Who a name is: its category and latency, drawn from a fixed hash of the name and the seed, so
-//! the server, `--truth` and every rerun agree without any shared state. The hash is written here
-//! (FNV-1a then splitmix64) rather than taken from `std`, whose hasher is randomly keyed per
-//! process and may change between Rust releases.
+//! Who a name is: its category and latency, drawn from a fixed hash of the name and the seed
+//! (`crate::hash`), so the server, `--truth` and every rerun agree without any shared state.
 
 use clap::ValueEnum;
 use serde::Serialize;
+
+use crate::hash::{name_hash, splitmix64};
 
 /// The mix of categories the names are drawn from (`serve --profile`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -17,6 +17,10 @@ pub enum Profile {
     AllOk,
     /// Mostly faults (hangs, resets, garbage, loops, TLS mismatches): for robustness tests.
     Faults,
+    /// Many pages per host: every host is a site, every path a page with its own answer (~88%
+    /// 200, the rest 301 chains within the site, 404, 410, 500, 405 to HEAD), over keep-alive
+    /// connections; with --host-limit, too many requests in flight to one host get 429.
+    Site,
 }
 
 /// What the site behind a name does. The names are the `category` column of `--truth`.
@@ -78,6 +82,15 @@ const SEED_WEIGHTS: [(Category, u16); 14] = [
     (Category::CertExpired, 10),
 ];
 
+const SITE_WEIGHTS: [(Category, u16); 6] = [
+    (Category::Ok, 880),
+    (Category::Redirect, 50),
+    (Category::NotFound, 25),
+    (Category::HeadNotAllowed, 20),
+    (Category::Gone, 15),
+    (Category::ServerError, 10),
+];
+
 const ALL_OK_WEIGHTS: [(Category, u16); 1] = [(Category::Ok, 1000)];
 
 const FAULTS_WEIGHTS: [(Category, u16); 10] = [
@@ -100,6 +113,7 @@ impl Profile {
             Profile::Seed => &SEED_WEIGHTS,
             Profile::AllOk => &ALL_OK_WEIGHTS,
             Profile::Faults => &FAULTS_WEIGHTS,
+            Profile::Site => &SITE_WEIGHTS,
         }
     }
 }
@@ -111,6 +125,9 @@ pub struct SimOptions {
     pub profile: Profile,
     /// Multiplies every drawn latency; 0 answers at once.
     pub latency_scale: f64,
+    /// The most requests one host serves at once; more get 429. It changes no answer of
+    /// `--truth`, which is what a polite client sees.
+    pub host_limit: Option<HostLimit>,
 }
 
 impl Default for SimOptions {
@@ -119,8 +136,27 @@ impl Default for SimOptions {
             seed: 0,
             profile: Profile::Seed,
             latency_scale: 1.0,
+            host_limit: None,
         }
     }
+}
+
+/// A per-host limit on requests in flight (`serve --host-limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLimit {
+    pub max_in_flight: u32,
+    pub retry_after: RetryAfter,
+}
+
+/// The `Retry-After` of a 429 (RFC 9110 10.2.3 allows both forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// No header: the client must find its own pace.
+    None,
+    /// `Retry-After: N`.
+    Seconds(u32),
+    /// `Retry-After: <HTTP date N seconds ahead>` (whole seconds, so up to one less).
+    Date(u32),
 }
 
 /// Median of the latency draw, before scaling.
@@ -179,8 +215,24 @@ impl Site {
         } else {
             pick(opts.profile.weights(), h % 1000)
         };
+        Site::drawn(category, h, opts)
+    }
+
+    /// The page `path` of the site `host` (profile `site`): hashed from both, so each page of a
+    /// site has its own answer and every host the same mix.
+    pub fn of_page(host: &str, path: &str, opts: &SimOptions) -> Site {
+        let h = name_hash(path, name_hash(host, opts.seed));
+        Site::drawn(pick(opts.profile.weights(), h % 1000), h, opts)
+    }
+
+    fn drawn(category: Category, h: u64, opts: &SimOptions) -> Site {
         let variant = splitmix64(h ^ 0x5EED);
+        // A site's pages redirect permanently, and its errors are plain 500s (a 503 would read as
+        // "overloaded, retry").
+        let site = opts.profile == Profile::Site;
         let (status, hops) = match category {
+            Category::Redirect if site => (301, 1 + (variant >> 8) as u32 % 3),
+            Category::ServerError if site => (500, 0),
             Category::Redirect => ([301, 302][(variant % 2) as usize], 1 + (variant >> 8) as u32 % 3),
             Category::Forbidden => (403, 0),
             Category::NotFound => (404, 0),
@@ -207,7 +259,8 @@ impl Site {
             } else {
                 0
             },
-            reset_after: (manner >> 32) % 100 < 10,
+            // Not a site's pages: their connections are kept for the next page.
+            reset_after: !site && (manner >> 32) % 100 < 10,
             cert_days: cert_days(category, splitmix64(h ^ 0xCE27)),
             issuer,
         }
@@ -243,23 +296,6 @@ fn scaled(ms: f64, scale: f64) -> u64 {
 /// A uniform draw in (0, 1), never 0 so that its logarithm is finite.
 fn unit(x: u64) -> f64 {
     ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-}
-
-/// The stable hash of a name (ASCII case folded) under a seed.
-pub fn name_hash(name: &str, seed: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b.to_ascii_lowercase());
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    splitmix64(h ^ splitmix64(seed))
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -308,12 +344,6 @@ mod tests {
     fn the_same_name_and_seed_always_give_the_same_site() {
         let opts = SimOptions::default();
         assert_eq!(Site::of("abc.com", &opts), Site::of("ABC.com", &opts));
-        assert_eq!(name_hash("abc.com", 7), name_hash("abc.com", 7));
-        // Pinned: a change here changes every published truth file.
-        assert_eq!(
-            name_hash("", 0),
-            splitmix64(0xcbf2_9ce4_8422_2325 ^ splitmix64(0))
-        );
         let other = SimOptions {
             seed: 1,
             ..SimOptions::default()
@@ -369,7 +399,7 @@ mod tests {
             let opts = SimOptions {
                 seed,
                 profile: Profile::Faults,
-                latency_scale: 1.0,
+                ..SimOptions::default()
             };
             assert_eq!(Site::of("localhost", &opts).category, Category::Ok);
         }

@@ -1,20 +1,24 @@
 //! The server: one listener for HTTP/1.1 and HTTPS (told apart by the first byte), one task per
 //! connection, one request per connection (`Connection: close`, so TIME_WAIT lands on the server
-//! side, as with real one-shot hosts). Faults that hyper cannot express (a reset, bytes that are
+//! side, as with real one-shot hosts), except in the `site` profile, whose connections stay open
+//! for more requests as a real site's do. Per host (with the `site` profile or a host limit) it
+//! counts connections, TLS handshakes and requests in flight, and answers 429 past the limit. Faults that hyper cannot express (a reset, bytes that are
 //! not HTTP) are raised by the handler as a `Fault` error; the connection task then takes the
 //! socket back from hyper and carries them out.
 
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, LOCATION, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
@@ -25,7 +29,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::plan::{self, Action, Manner, HANG_MS};
-use super::profile::SimOptions;
+use super::profile::{HostLimit, Profile, RetryAfter, SimOptions};
 use super::tls::Tls;
 
 /// How long a client may take to send its first byte, its TLS handshake or its request head.
@@ -47,6 +51,22 @@ pub struct SimStats {
     pub connections_max: u64,
     pub connections_total: u64,
     pub requests_total: u64,
+}
+
+/// What one host (a `Host` name, without port) has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct HostStats {
+    /// Connections whose first request named this host.
+    pub connections: u64,
+    /// Those of them over TLS: one handshake each.
+    pub tls_handshakes: u64,
+    pub requests: u64,
+    /// The most requests at once, counting those refused with 429.
+    pub max_in_flight: u64,
+    /// Requests refused with 429 because the host was at its limit.
+    pub too_many_requests: u64,
+    #[serde(skip)]
+    in_flight: u64,
 }
 
 #[derive(Default)]
@@ -83,6 +103,30 @@ struct Shared {
     http: http1::Builder,
     counters: Counters,
     all_loopback: bool,
+    /// Per host, lower case; `None` when nothing asks for it (the one-shot profiles keep no
+    /// state per name, whatever the number of names).
+    hosts: Option<Mutex<HashMap<String, HostStats>>>,
+}
+
+impl Shared {
+    fn hosts(&self) -> Option<std::sync::MutexGuard<'_, HashMap<String, HostStats>>> {
+        let hosts = self.hosts.as_ref()?;
+        Some(hosts.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// One request counted in flight at its host until dropped.
+struct InFlight {
+    shared: Arc<Shared>,
+    host: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(stats) = self.shared.hosts().as_mut().and_then(|h| h.get_mut(&self.host)) {
+            stats.in_flight -= 1;
+        }
+    }
 }
 
 /// The simulated internet, running on the current tokio runtime.
@@ -111,16 +155,19 @@ impl SimServer {
         if all_loopback {
             addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
+        let site = opts.profile == Profile::Site;
         let mut http = http1::Builder::new();
-        http.keep_alive(false)
+        http.keep_alive(site)
             .timer(TokioTimer::new())
             .header_read_timeout(IDLE_LIMIT);
+        let hosts = (site || opts.host_limit.is_some()).then(Mutex::default);
         let shared = Arc::new(Shared {
             opts,
             tls,
             http,
             counters: Counters::default(),
             all_loopback,
+            hosts,
         });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -150,6 +197,15 @@ impl SimServer {
             connections_total: c.total.load(Ordering::Relaxed),
             requests_total: c.requests.load(Ordering::Relaxed),
         }
+    }
+
+    /// The figures of every host, by name; empty unless the profile is `site` or hosts have a
+    /// limit.
+    pub fn host_stats(&self) -> BTreeMap<String, HostStats> {
+        self.shared
+            .hosts()
+            .map(|hosts| hosts.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 
     /// Stop accepting, abort every connection and wait until they are gone.
@@ -231,10 +287,10 @@ async fn serve_connection(stream: TcpStream, open: Open) {
         // A failed handshake (the client refused a mismatched certificate) or a silent client
         // ends here.
         if let Ok(Ok(tls)) = tokio::time::timeout(IDLE_LIMIT, shared.tls.accept(stream)).await {
-            serve_http(tls, shared, open).await;
+            serve_http(tls, true, shared, open).await;
         }
     } else {
-        serve_http(stream, shared, open).await;
+        serve_http(stream, false, shared, open).await;
     }
 }
 
@@ -258,11 +314,13 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
 /// `open` is let go as soon as the exchange is over, before the closing handshake: by then the
 /// client has (or may have) its answer and may open its next connection, which must not be
 /// counted together with this one.
-async fn serve_http<T: Transport>(io: T, shared: Arc<Shared>, open: Open) {
+async fn serve_http<T: Transport>(io: T, tls: bool, shared: Arc<Shared>, open: Open) {
     let reset_after = Arc::new(AtomicBool::new(false));
     let handler = Handler {
         shared: shared.clone(),
         reset_after: reset_after.clone(),
+        tls,
+        first: Cell::new(true),
     };
     let mut conn = shared.http.serve_connection(TokioIo::new(io), handler);
     // Without shutdown, so that the socket can be taken back whatever happened.
@@ -300,11 +358,43 @@ enum Fault {
     Garbage,
 }
 
-/// The hyper service: plans the answer at once, then waits out its delay.
+/// The hyper service of one connection: plans the answer at once, then waits out its delay.
 struct Handler {
     shared: Arc<Shared>,
     /// Set by an answer that resets the connection once it is written.
     reset_after: Arc<AtomicBool>,
+    tls: bool,
+    /// No request has been seen on this connection yet.
+    first: Cell<bool>,
+}
+
+impl Handler {
+    /// Count the request at its host; `Err` when the host is over its limit (the guard still
+    /// counts it until dropped).
+    fn admit(&self, host: &str) -> Option<Result<InFlight, InFlight>> {
+        let mut hosts = self.shared.hosts()?;
+        let host = host.to_ascii_lowercase();
+        let stats = hosts.entry(host.clone()).or_default();
+        if self.first.replace(false) {
+            stats.connections += 1;
+            stats.tls_handshakes += u64::from(self.tls);
+        }
+        stats.requests += 1;
+        stats.in_flight += 1;
+        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+        let over = self
+            .shared
+            .opts
+            .host_limit
+            .is_some_and(|limit| stats.in_flight > u64::from(limit.max_in_flight));
+        stats.too_many_requests += u64::from(over);
+        drop(hosts);
+        let guard = InFlight {
+            shared: self.shared.clone(),
+            host,
+        };
+        Some(if over { Err(guard) } else { Ok(guard) })
+    }
 }
 
 type Answer = Result<Response<Empty<Bytes>>, Fault>;
@@ -328,6 +418,14 @@ impl Service<Request<Incoming>> for Handler {
             path: req.uri().path(),
             query: req.uri().query().unwrap_or(""),
         };
+        let in_flight = match self.admit(view.host) {
+            Some(Err(_refused)) => {
+                let limit = self.shared.opts.host_limit.expect("only a limit refuses");
+                return Box::pin(std::future::ready(Ok(too_many(limit))));
+            }
+            Some(Ok(guard)) => Some(guard),
+            None => None,
+        };
         let action = plan::decide(&view, &self.shared.opts);
         let manner = plan::manner(&view, &self.shared.opts);
         if manner.reset_after {
@@ -340,8 +438,29 @@ impl Service<Request<Incoming>> for Handler {
             } => HeaderValue::try_from(location.render(view.path)).ok(),
             _ => None,
         };
-        Box::pin(carry_out(action, location, manner))
+        Box::pin(async move {
+            let answer = carry_out(action, location, manner).await;
+            drop(in_flight);
+            answer
+        })
     }
+}
+
+/// The answer of a host at its limit.
+fn too_many(limit: HostLimit) -> Response<Empty<Bytes>> {
+    let mut response = Response::new(Empty::new());
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let value = match limit.retry_after {
+        RetryAfter::None => None,
+        RetryAfter::Seconds(secs) => Some(secs.to_string()),
+        RetryAfter::Date(secs) => Some(httpdate::fmt_http_date(
+            SystemTime::now() + Duration::from_secs(secs.into()),
+        )),
+    };
+    if let Some(value) = value.and_then(|v| HeaderValue::try_from(v).ok()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
 }
 
 async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner) -> Answer {
@@ -357,6 +476,9 @@ async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner
             *response.status_mut() =
                 StatusCode::from_u16(status).expect("plans only hold codes in 200..=999");
             let headers = response.headers_mut();
+            // Said even to HEAD, as real servers do: some clients (aiohttp) do not reuse a
+            // connection whose answer to HEAD has no length.
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
             if let Some(location) = location {
                 headers.insert(LOCATION, location);
             }

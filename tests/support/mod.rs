@@ -5,6 +5,7 @@
 
 #![allow(dead_code, reason = "each test file uses its own part of the helpers")]
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use healthcheck::record::OwnedRow;
-use healthcheck::sim::{Profile, SimOptions, SimServer, SimStats};
+use healthcheck::sim::{HostStats, Profile, SimOptions, SimServer, SimStats};
 
 /// The simulated internet on its own runtime, for tests that run the binary.
 pub struct Sim {
@@ -24,16 +25,21 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(profile: Profile, latency_scale: f64) -> Sim {
+        Sim::with(SimOptions {
+            seed: 0,
+            profile,
+            latency_scale,
+            host_limit: None,
+        })
+    }
+
+    /// The simulated internet with any options (a host limit, the site profile).
+    pub fn with(opts: SimOptions) -> Sim {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("test runtime");
-        let opts = SimOptions {
-            seed: 0,
-            profile,
-            latency_scale,
-        };
         let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let server = runtime
             .block_on(SimServer::start(listen, false, opts))
@@ -77,6 +83,11 @@ impl Sim {
 
     pub fn stats(&self) -> SimStats {
         self.server().stats()
+    }
+
+    /// Per host: connections, TLS handshakes, requests, most in flight, 429s.
+    pub fn host_stats(&self) -> BTreeMap<String, HostStats> {
+        self.server().host_stats()
     }
 }
 
