@@ -11,8 +11,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::probe::GetFallback;
+use crate::check::shard::{Shard, ShardBy};
 use crate::check::sink::Format;
-use crate::check::targets::{Scheme, Shard, ShardBy};
+use crate::check::targets::Scheme;
 use crate::net::resolve::ResolveRule;
 use crate::record::SuccessCodes;
 

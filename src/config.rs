@@ -10,7 +10,7 @@ use crate::check::config::{CheckConfig, Source};
 use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::probe::ProbeConfig;
-use crate::check::targets::Shard;
+use crate::check::shard::Shard;
 use crate::cli::{CheckArgs, MethodArg};
 use crate::error::{Error, Result};
 use crate::net::client::{ClientConfig, ProxyChoice};

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::hosts::HostPolicy;
 use super::probe::ProbeConfig;
+use super::shard::Shard;
 use super::sink::Format;
-use super::targets::{entries, Entry, Generated, Scheme, Shard};
+use super::targets::{entries, Entry, Generated, Scheme};
 use crate::error::{Error, Result};
 use crate::net::client::ClientConfig;
 

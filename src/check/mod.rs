@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod progress;
 pub mod resume;
+pub mod shard;
 pub mod sink;
 pub mod summary;
 pub mod targets;

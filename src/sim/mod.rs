@@ -66,6 +66,7 @@
 //! [`truth`] replays the server's own plan the way the checker works with its defaults, so it
 //! says exactly what a check of a URL yields ([`Truth`]).
 
+mod handler;
 mod plan;
 mod profile;
 mod server;
