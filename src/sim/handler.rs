@@ -17,7 +17,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::plan::{self, Action, Manner, HANG_MS};
 use super::profile::{HostLimit, RetryAfter};
-use super::server::{InFlight, Shared};
+use super::shared::{InFlight, Shared};
 
 /// A fault the handler asks the connection task to carry out.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

@@ -70,9 +70,11 @@ mod handler;
 mod plan;
 mod profile;
 mod server;
+mod shared;
 mod tls;
 mod truth;
 
 pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site, ISSUERS};
-pub use server::{HostStats, SimServer, SimStats};
+pub use server::SimServer;
+pub use shared::{HostStats, SimStats};
 pub use truth::{truth, Truth};
