@@ -71,10 +71,12 @@ mod plan;
 mod profile;
 mod server;
 mod shared;
+mod site;
 mod tls;
 mod truth;
 
-pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site, ISSUERS};
+pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions};
 pub use server::SimServer;
 pub use shared::{HostStats, SimStats};
+pub use site::{Site, ISSUERS};
 pub use truth::{truth, Truth};

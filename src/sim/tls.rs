@@ -24,7 +24,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::profile::{Category, SimOptions, Site, ISSUERS};
+use super::profile::{Category, SimOptions};
+use super::site::{Site, ISSUERS};
 
 /// The name whose certificate a mismatched site presents (`.invalid` is reserved: RFC 2606).
 const MISMATCH_NAME: &str = "mismatch.invalid";
