@@ -16,15 +16,13 @@ use reqwest::header::{
     PROXY_AUTHORIZATION, RETRY_AFTER,
 };
 use reqwest::{NoProxy, Proxy, StatusCode, Version};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::CertificateDer;
 use url::{Origin, Url};
 
 use crate::error::{Error, Result};
 use crate::net::classify::{classify, Failure};
+use crate::net::insecure::AnyCertificate;
 use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
 
@@ -335,46 +333,6 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.
 pub fn same_origin(first: &Url, next: &Url) -> bool {
     first.origin() == next.origin()
-}
-
-/// `--insecure`: any certificate for any name, though the handshake's signatures still have
-/// to verify against the key it presents.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@
 pub mod certs;
 pub mod classify;
 pub mod client;
+mod insecure;
 pub mod resolve;
