@@ -1,13 +1,13 @@
 //! `healthcheck` checks the health of thousands of URLs at once and streams one row per URL.
 //!
-//! Data flows one way: `check::targets` -> `check::pipeline` (the one concurrent stage, which
+//! Data flows one way: `check::targets` -> `check::hosts` -> `check::pipeline` (the one concurrent stage, which
 //! spawns a `check::probe` per target, each sending through `net`) -> `check::sink` (one writer)
 //! -> rows of `record`. `sim` is the simulated internet that `serve`, `demo`, the tests and the
 //! benchmarks check against; nothing in the check depends on it.
 //!
 //! Imports point down only (`docs/architecture.md`, checked by `scripts/module_cycles.py`):
-//! `commands` -> `cli`, `config` -> `check`, `report`, `sim`, `lessons` -> `net` -> `record`,
-//! with `error` and `exit_code` beneath everything.
+//! `commands` -> `config` -> `cli` -> `report` -> `check` -> `sim`, `lessons` -> `hash` ->
+//! `net` -> `record` -> `error` -> `exit_code`, each group using only groups to its right.
 
 pub mod check;
 pub mod cli;

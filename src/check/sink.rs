@@ -268,6 +268,20 @@ mod tests {
         ]
     }
 
+    /// Send `records()` through a writer for `spec` and wait for it, as the pipeline does.
+    fn write_all_records(spec: SinkSpec, counters: &Arc<Counters>) -> Result<SinkEnd> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
+            for r in records() {
+                // A writer that failed has dropped its receiver: its error comes from `finish`.
+                let _ = tx.send(r).await;
+            }
+            drop(tx);
+            sink.finish(None).await
+        })
+    }
+
     fn write_to_file(format: Format, details: bool) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
@@ -278,15 +292,7 @@ mod tests {
             details,
         };
         let counters = Arc::new(Counters::default());
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let end = rt.block_on(async {
-            let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
-            for r in records() {
-                tx.send(r).await.unwrap();
-            }
-            drop(tx);
-            sink.finish(None).await.unwrap()
-        });
+        let end = write_all_records(spec, &counters).unwrap();
         assert_eq!((end.tally.total, end.tally.successful), (2, 1));
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);
         std::fs::read_to_string(path).unwrap()
@@ -353,15 +359,7 @@ mod tests {
             format: Format::Csv,
             details: false,
         };
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let end = rt.block_on(async {
-            let (tx, sink) = Sink::start(spec, Arc::new(Counters::default()), 4).unwrap();
-            for r in records() {
-                let _ = tx.send(r).await;
-            }
-            drop(tx);
-            sink.finish(None).await
-        });
+        let end = write_all_records(spec, &Arc::new(Counters::default()));
         assert!(matches!(end, Err(Error::Output { .. })));
     }
 }
