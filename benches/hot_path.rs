@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::StreamExt;
-use healthcheck::certs::{CertInfo, UtcSecs};
-use healthcheck::classify::{classify, Stage};
-use healthcheck::cli::Scheme;
-use healthcheck::hosts::{HostPolicy, Hosts, Scheduler, LOOK_AHEAD};
+use healthcheck::check::hosts::{HostPolicy, Hosts, Scheduler, LOOK_AHEAD};
+use healthcheck::check::targets::{Generated, Scheme, Target};
+use healthcheck::net::classify::{classify, Stage};
+use healthcheck::record::cert::{CertInfo, UtcSecs};
 use healthcheck::record::{ErrorKind, Method, Outcome, Record};
-use healthcheck::targets::{Generated, Target};
 
 fn targets(c: &mut Criterion) {
     let mut group = c.benchmark_group("targets");

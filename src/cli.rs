@@ -1,19 +1,31 @@
-//! The command line, as clap derive types. Nothing past `config` sees these types: values are
-//! parsed into their real types here (durations, shards, status ranges) so that a bad value is a
-//! usage error naming its flag, and the core takes a validated `CheckConfig`.
+//! The command line, as clap derive types: every flag of every subcommand is here (the check's
+//! in `CheckArgs`, the others' in the submodules). Nothing past `config` sees these types: values
+//! are parsed into their real types here (durations, shards, status ranges) so that a bad value
+//! is a usage error naming its flag, and the core takes a validated `CheckConfig`. The value
+//! types belong to the stage that uses them (`Scheme` to `check::targets`, `Format` to
+//! `check::sink`); clap's `ValueEnum` derive stays on them there.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{
-    counter::CounterArgs, demo::DemoArgs, hello::HelloArgs, report::ReportArgs, serve::ServeArgs,
-    sweep::SweepArgs,
-};
+use crate::check::probe::GetFallback;
+use crate::check::shard::{Shard, ShardBy};
+use crate::check::sink::Format;
+use crate::check::targets::Scheme;
+use crate::net::resolve::ResolveRule;
 use crate::record::SuccessCodes;
-use crate::resolve::ResolveRule;
-use crate::targets::{Shard, ShardBy};
+
+mod lessons;
+mod parse;
+mod report;
+mod sim;
+
+pub use lessons::{CounterArgs, HelloArgs};
+use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_wait};
+pub use report::{ReportArgs, ReportFormat, SweepArgs};
+pub use sim::{DemoArgs, RetryAfterAs, ServeArgs, TruthTargets};
 
 /// Check the health of thousands of URLs at once.
 ///
@@ -247,122 +259,15 @@ pub struct CheckArgs {
     pub fail_on_cert_expiring: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Scheme {
-    Http,
-    Https,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GetFallback {
-    /// Never retry with GET.
-    Never,
-    /// Retry with GET when HEAD gets 405 or 501 (servers that do not implement HEAD).
-    #[value(name = "405")]
-    Status405,
-    /// Also retry on any other error status or a reset connection (never on a timeout).
-    AnyError,
-}
-
+/// `--method`: what `check::probe` sends first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MethodArg {
     Head,
     Get,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Csv,
-    Jsonl,
-}
-
 /// What every request says it is, unless `--user-agent` says otherwise.
 pub const DEFAULT_USER_AGENT: &str = concat!("healthcheck/", env!("CARGO_PKG_VERSION"));
-
-/// The longest duration any flag takes: a day.
-const MAX_SECS: f64 = 86_400.0;
-
-/// A timeout: more than 0 and at most a day, fractions allowed.
-pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
-    parse_secs_in(s, false, MAX_SECS)
-}
-
-/// Seconds up to `max`, fractions allowed; 0 only when `zero` allows it.
-pub(crate) fn parse_secs_in(s: &str, zero: bool, max: f64) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    let low_ok = if zero { secs >= 0.0 } else { secs > 0.0 };
-    if !(low_ok && secs <= max) {
-        let range = if zero {
-            format!("from 0 to {max}")
-        } else {
-            format!("more than 0 and at most {max}")
-        };
-        return Err(format!("`{s}` must be {range} seconds"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// A wait: 0 to a day, fractions allowed.
-fn parse_wait(s: &str) -> Result<Duration, String> {
-    parse_secs_in(s, true, MAX_SECS)
-}
-
-/// A count from `lo` to `hi`. Parsed as signed, so that with `allow_negative_numbers` a value
-/// such as `-1` is told the range rather than taken for an unknown flag.
-pub(crate) fn count(lo: i64, hi: i64) -> clap::builder::RangedI64ValueParser<u64> {
-    clap::builder::RangedI64ValueParser::new().range(lo..=hi)
-}
-
-/// A latency factor for the simulated internet: 0 (instant) to 1000.
-pub(crate) fn parse_scale(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(x) if (0.0..=1000.0).contains(&x) => Ok(x),
-        _ => Err(format!("`{s}` is not a factor from 0 to 1000")),
-    }
-}
-
-fn parse_proxy(s: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a proxy URL: {e}"))?;
-    match url.scheme() {
-        "http" | "https" | "socks5" | "socks5h" => Ok(url),
-        other => Err(format!(
-            "proxy scheme `{other}` is not http, https, socks5 or socks5h"
-        )),
-    }
-}
-
-fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
-    let bad = || format!("`{s}` is not an IP or IP:PORT");
-    match s.parse::<std::net::IpAddr>() {
-        Ok(ip) => Ok(std::net::SocketAddr::new(ip, 53)),
-        Err(_) => s.parse().map_err(|_| bad()),
-    }
-}
-
-fn parse_header(s: &str) -> Result<(String, String), String> {
-    let (name, value) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}` is not NAME:VALUE"))?;
-    let name = name.trim();
-    reqwest::header::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("`{name}` is not a valid header name"))?;
-    let value = value.trim();
-    reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| format!("`{value}` is not a valid header value"))?;
-    Ok((name.to_string(), value.to_string()))
-}
 
 #[cfg(test)]
 mod tests {
@@ -372,14 +277,6 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn seconds_must_be_positive_numbers() {
-        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(parse_secs("0").is_err());
-        assert!(parse_secs("-1").is_err());
-        assert!(parse_secs("soon").is_err());
     }
 
     #[test]
@@ -408,13 +305,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--timeout") && err.contains("more than 0"), "{err}");
-    }
-
-    #[test]
-    fn headers_split_at_the_first_colon() {
-        assert_eq!(parse_header("X-Trace: a:b"), Ok(("X-Trace".into(), "a:b".into())));
-        assert!(parse_header("no colon").is_err());
-        assert!(parse_header("bad name: x").is_err());
     }
 
     #[test]

@@ -1,130 +1,37 @@
-//! The validated configuration of a check. `CheckArgs` (clap) stops here: the pipeline takes a
-//! `CheckConfig` of real types, which `demo` and the tests can also build directly.
+//! From the command line to a validated `CheckConfig`. `CheckArgs` (clap) stops here: the check
+//! takes a `check::config::CheckConfig` of real types, which `demo` and the tests can also build
+//! directly. Files are read and outputs compared with inputs here, before anything is written.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{CheckArgs, Format, MethodArg, Scheme};
-use crate::client::{ClientConfig, ProxyChoice};
+use crate::check::config::{CheckConfig, Source};
+use crate::check::hosts::HostPolicy;
+use crate::check::limits::DNS_CONCURRENCY;
+use crate::check::probe::ProbeConfig;
+use crate::check::shard::Shard;
+use crate::cli::{CheckArgs, MethodArg};
 use crate::error::{Error, Result};
-use crate::hosts::HostPolicy;
-use crate::limits::DNS_CONCURRENCY;
-use crate::probe::ProbeConfig;
+use crate::net::client::{ClientConfig, ProxyChoice};
 use crate::record::Method;
-use crate::targets::{entries, Entry, Generated, Shard};
 
 /// How long a kept connection waits in the pool for its host's next request (plus
 /// `--host-interval`). A second covers a site's next page; longer only piles up idle sockets
 /// after redirects within one origin, which keep their last connection too.
 pub const POOL_IDLE: Duration = Duration::from_secs(1);
 
-/// Where the targets come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    Generated(Generated),
-    File(PathBuf),
-    Stdin,
-}
-
-/// The entries of a source, read lazily on whichever thread iterates them.
-pub type Lines = Box<dyn Iterator<Item = io::Result<Entry>>>;
-
-impl Source {
-    /// From the target flags: `--input` (`-` for stdin), else the generated set.
-    pub fn new(input: Option<&Path>, alphabet: &str, length: u32, scheme: Scheme, tld: &str) -> Result<Self> {
-        Ok(match input {
-            Some(path) if path.as_os_str() == "-" => Source::Stdin,
-            Some(path) => Source::File(path.to_path_buf()),
-            None => Source::Generated(Generated::new(alphabet, length, scheme, tld).map_err(|m| {
-                let flag = if m.contains("top-level") {
-                    "--tld"
-                } else {
-                    "--alphabet"
-                };
-                Error::usage(flag, m)
-            })?),
-        })
-    }
-
-    /// Open the source now, so that a missing file is an error before anything is written, and
-    /// return what reads it: a closure, because stdin's lock must be taken on the reading thread.
-    pub fn open(&self) -> Result<Box<dyn FnOnce() -> Lines + Send>> {
-        Ok(match self {
-            Source::Generated(g) => {
-                let generated = g.clone();
-                Box::new(move || Box::new(generated.map(|url| Ok(Entry::Text(url)))))
-            }
-            Source::File(path) => {
-                let unreadable = |source| Error::Input {
-                    path: path.clone(),
-                    source,
-                };
-                let file = File::open(path).map_err(unreadable)?;
-                // Opening a directory succeeds; reading it fails, after the output was opened.
-                if file.metadata().map_err(unreadable)?.is_dir() {
-                    return Err(unreadable(io::Error::new(
-                        io::ErrorKind::IsADirectory,
-                        "it is a directory",
-                    )));
-                }
-                Box::new(move || Box::new(entries(BufReader::new(file))))
-            }
-            Source::Stdin => Box::new(|| Box::new(entries(io::stdin().lock()))),
-        })
-    }
-
-    /// What the source is called in an error message.
-    pub fn name(&self) -> PathBuf {
-        match self {
-            Source::File(path) => path.clone(),
-            Source::Generated(_) | Source::Stdin => PathBuf::from("<stdin>"),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct CheckConfig {
-    pub source: Source,
-    /// Given to bare domains read from a file.
-    pub scheme: Scheme,
-    pub shard: Option<Shard>,
-    pub concurrency: usize,
-    pub client: ClientConfig,
-    pub probe: ProbeConfig,
-    /// Politeness per host: limits, pauses, retries after 429.
-    pub hosts: HostPolicy,
-    /// `None` for stdout.
-    pub output: Option<PathBuf>,
-    /// Skip what this file already holds and append to it (then `output` is this file).
-    pub resume: Option<PathBuf>,
-    pub format: Format,
-    pub summary_json: Option<PathBuf>,
-    pub fail_on_unhealthy: bool,
-    /// Collect and write the `--details` columns.
-    pub details: bool,
-    /// Fail when a certificate has fewer days left than this.
-    pub fail_on_cert_expiring: Option<u32>,
-    pub quiet: bool,
-}
-
+// An impl of `check`'s type, written here so that `check` knows nothing of clap.
 impl CheckConfig {
+    /// Read the `--ca-cert` files, refuse outputs that are inputs, and settle the defaults.
     pub fn from_args(args: CheckArgs, quiet: bool) -> Result<Self> {
-        let source = match &args.input {
-            Some(path) if path.as_os_str() == "-" => Source::Stdin,
-            Some(path) => Source::File(path.clone()),
-            None => Source::Generated(
-                Generated::new(&args.alphabet, args.length, args.scheme, &args.tld).map_err(|m| {
-                    let flag = if m.contains("top-level") {
-                        "--tld"
-                    } else {
-                        "--alphabet"
-                    };
-                    Error::usage(flag, m)
-                })?,
-            ),
-        };
+        let source = Source::new(
+            args.input.as_deref(),
+            &args.alphabet,
+            args.length,
+            args.scheme,
+            &args.tld,
+        )?;
         let ca_pems = args
             .ca_cert
             .iter()

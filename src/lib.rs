@@ -1,31 +1,26 @@
 //! `healthcheck` checks the health of thousands of URLs at once and streams one row per URL.
 //!
-//! Data flows one way: `targets` -> `pipeline` (the one concurrent stage, which spawns a `probe`
-//! per target) -> `sink` (one writer). `sim` is the simulated internet that `serve`, `demo`, the
-//! tests and the benchmarks check against; nothing in the pipeline depends on it.
+//! Data flows one way: `check::targets` -> `check::hosts` -> `check::pipeline` (the one concurrent stage, which
+//! spawns a `check::probe` per target, each sending through `net`) -> `check::sink` (one writer)
+//! -> rows of `record`. `sim` is the simulated internet that `serve`, `demo`, the tests and the
+//! benchmarks check against; nothing in the check depends on it.
+//!
+//! Imports point down only (`docs/architecture.md`, checked by `scripts/module_cycles.py`):
+//! `commands` -> `config` -> `cli` -> `report` -> `check` -> `sim`, `lessons` -> `hash` ->
+//! `net` -> `record` -> `error` -> `exit_code`, each group using only groups to its right.
 
-pub mod certs;
-pub mod classify;
+pub mod check;
 pub mod cli;
-pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit_code;
 pub mod hash;
-pub mod hosts;
-pub mod limits;
-pub mod pipeline;
-pub mod probe;
-pub mod progress;
+pub mod lessons;
+pub mod net;
 pub mod record;
 pub mod report;
-pub mod resolve;
-pub mod resume;
 pub mod sim;
-pub mod sink;
-pub mod summary;
-pub mod targets;
 
 use cli::{Cli, Command};
 use error::Result;
@@ -35,8 +30,8 @@ use exit_code::Exit;
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         None => commands::check::run(cli.check, cli.quiet),
-        Some(Command::Hello(args)) => commands::hello::run(args),
-        Some(Command::Counter(args)) => commands::counter::run(args),
+        Some(Command::Hello(args)) => commands::lessons::hello(args),
+        Some(Command::Counter(args)) => commands::lessons::counter(args),
         Some(Command::Serve(args)) => commands::serve::run(args),
         Some(Command::Demo(args)) => commands::demo::run(args, cli.quiet),
         Some(Command::Report(args)) => commands::report::run(args),

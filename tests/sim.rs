@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use healthcheck::classify::{classify, Stage};
+use healthcheck::net::classify::{classify, Stage};
 use healthcheck::record::ErrorKind;
 use healthcheck::sim::{truth, Category, Profile, SimOptions, SimServer, Site};
 use reqwest::redirect::Policy;

@@ -4,11 +4,11 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::check::config::CheckConfig;
+use crate::check::pipeline::{self, RunEnd};
 use crate::cli::CheckArgs;
-use crate::config::CheckConfig;
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::pipeline::{self, RunEnd};
 
 pub fn run(args: CheckArgs, quiet: bool) -> Result<Exit> {
     let threads = args.threads;

@@ -3,66 +3,27 @@
 //! as `--resolve '*:...'`), writes `output.csv`, prints the summary, and scores every row against
 //! what the simulated internet says it should be; then prints the report of the CSV on stdout.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::report::{ReportArgs, ReportFormat};
-use crate::cli::{count, parse_scale, parse_secs, Format, Scheme, DEFAULT_USER_AGENT};
-use crate::client::{ClientConfig, ProxyChoice};
-use crate::config::{CheckConfig, Source};
+use crate::check::config::{CheckConfig, Source};
+use crate::check::hosts::HostPolicy;
+use crate::check::limits::DNS_CONCURRENCY;
+use crate::check::pipeline;
+use crate::check::probe::ProbeConfig;
+use crate::check::sink::Format;
+use crate::check::targets::Generated;
+use crate::check::targets::Scheme;
+use crate::cli::{DemoArgs, ReportArgs, ReportFormat, DEFAULT_USER_AGENT};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::hosts::HostPolicy;
-use crate::limits::DNS_CONCURRENCY;
-use crate::pipeline;
-use crate::probe::ProbeConfig;
+use crate::net::client::{ClientConfig, ProxyChoice};
+use crate::net::resolve::ResolveRule;
 use crate::record::OwnedRow;
-use crate::resolve::ResolveRule;
-use crate::sim::{self, Profile, SimOptions, SimServer};
-use crate::targets::Generated;
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// How many URLs are checked at once.
-    #[arg(short, long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count(1, 100_000))]
-    pub concurrency: u64,
-
-    /// Length of the generated .com labels (3: the article's 17,576 names; 2: 676).
-    #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=5))]
-    pub length: u32,
-
-    /// Where the rows go.
-    #[arg(short, long, value_name = "PATH", default_value = "output.csv")]
-    pub output: PathBuf,
-
-    /// Seconds allowed for one request of a URL, redirects included.
-    #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true, value_parser = parse_secs)]
-    pub timeout: Duration,
-
-    /// The simulated internet's mix of answers.
-    #[arg(long, value_enum, default_value_t = Profile::Seed)]
-    pub profile: Profile,
-
-    /// Seed of the simulated internet: another seed, another internet.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-
-    /// Multiply the simulated latencies (0 answers at once).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, allow_negative_numbers = true, value_parser = parse_scale)]
-    pub latency_scale: f64,
-
-    /// Also write the end-of-run summary as one JSON object to PATH.
-    #[arg(long, value_name = "PATH")]
-    pub summary_json: Option<PathBuf>,
-
-    /// Also write the report's charts as SVG files into DIR.
-    #[arg(long, value_name = "DIR")]
-    pub svg: Option<PathBuf>,
-}
+use crate::sim::{self, SimOptions, SimServer};
 
 pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
     let timeout = args.timeout;

@@ -5,16 +5,13 @@
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-
-use crate::cli::{parse_scale, parse_secs, Scheme};
-use crate::config::Source;
+use crate::check::config::Source;
+use crate::check::targets::{Entry, Target};
+use crate::cli::{RetryAfterAs, ServeArgs, TruthTargets};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::sim::{truth, HostLimit, HostStats, Profile, RetryAfter, SimOptions, SimServer};
-use crate::targets::{Entry, Target};
+use crate::sim::{truth, HostLimit, HostStats, RetryAfter, SimOptions, SimServer};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
 const TRUTH_COLUMNS: [&str; 10] = [
@@ -29,103 +26,6 @@ const TRUTH_COLUMNS: [&str; 10] = [
     "cert_days_left",
     "cert_issuer",
 ];
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The address to listen on; HTTP and HTTPS share the port.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-
-    /// Accept connections to every 127.x.y.z on the port of --listen.
-    ///
-    /// Binds 0.0.0.0 and drops any connection that did not arrive on a loopback address, so
-    /// each target can have its own address (`http://127.A.B.C:PORT/label`).
-    #[arg(long)]
-    pub bind_all_loopback: bool,
-
-    /// Shuffles which name gets which category and latency.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-
-    /// The mix of answers: `seed` looks like the real three-letter .com run.
-    #[arg(long, value_enum, default_value_t = Profile::Seed)]
-    pub profile: Profile,
-
-    /// Multiplies every latency (median 150 ms, at most 4 s); 0 answers at once.
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
-    pub latency_scale: f64,
-
-    /// The most requests one host serves at once; more are answered 429 at once.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub host_limit: Option<u32>,
-
-    /// With --host-limit: the Retry-After of a 429, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 1, requires = "host_limit")]
-    pub retry_after: u32,
-
-    /// With --host-limit: how Retry-After is written (a date is whole seconds, so up to one
-    /// second less than --retry-after away).
-    #[arg(long, value_enum, default_value_t = RetryAfterAs::Seconds, requires = "host_limit")]
-    pub retry_after_as: RetryAfterAs,
-
-    /// When stopped, write the per-host figures (connections, TLS handshakes, requests, most in
-    /// flight, 429s) as JSON to FILE: for the site profile or --host-limit.
-    #[arg(long, value_name = "FILE")]
-    pub stats_json: Option<PathBuf>,
-
-    /// Write the CA certificates (PEM, one per issuer) to FILE, for `healthcheck --ca-cert FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub ca_out: Option<PathBuf>,
-
-    /// Print the expected result of each target as CSV on stdout, instead of serving.
-    ///
-    /// The targets are given as to the checker (--input, or --length/--alphabet/--tld/--scheme);
-    /// the columns are url,status_code,success,exception,method,redirects,latency_ms,category.
-    #[arg(long)]
-    pub truth: bool,
-
-    #[command(flatten)]
-    pub targets: TruthTargets,
-}
-
-/// The form of `Retry-After` in a 429 (`--retry-after-as`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RetryAfterAs {
-    Seconds,
-    Date,
-    /// No Retry-After header at all.
-    None,
-}
-
-/// The target flags of `--truth`: the checker's, with the same defaults.
-#[derive(Debug, Args)]
-pub struct TruthTargets {
-    /// With --truth: read targets from FILE (`-` for stdin), one URL or bare domain per line.
-    #[arg(short, long, value_name = "FILE", requires = "truth")]
-    pub input: Option<PathBuf>,
-
-    /// With --truth, without --input: length of the generated labels.
-    #[arg(long, default_value_t = 3, requires = "truth",
-          value_parser = clap::value_parser!(u32).range(1..=12))]
-    pub length: u32,
-
-    /// With --truth, without --input: the letters the labels are made of.
-    #[arg(long, default_value = "abcdefghijklmnopqrstuvwxyz", requires = "truth")]
-    pub alphabet: String,
-
-    /// With --truth: scheme of generated targets and of bare domains.
-    #[arg(long, value_enum, default_value_t = Scheme::Https, requires = "truth")]
-    pub scheme: Scheme,
-
-    /// With --truth, without --input: the top-level domain of generated targets.
-    #[arg(long, default_value = "com", requires = "truth")]
-    pub tld: String,
-
-    /// With --truth: the checker's --timeout, in seconds, per request.
-    #[arg(long, value_name = "SECS", default_value = "5", requires = "truth",
-          value_parser = parse_secs)]
-    pub timeout: Duration,
-}
 
 pub fn run(args: ServeArgs) -> Result<Exit> {
     let host_limit = args.host_limit.map(|max_in_flight| HostLimit {
@@ -318,6 +218,7 @@ fn write_truth(
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
+    use crate::sim::Profile;
     use clap::Parser;
 
     fn serve_args(args: &[&str]) -> std::result::Result<ServeArgs, clap::Error> {

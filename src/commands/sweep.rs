@@ -5,58 +5,21 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{count, CheckArgs, Format};
-use crate::config::{CheckConfig, Source};
+use crate::check::config::{CheckConfig, Source};
+use crate::check::pipeline;
+use crate::check::sink::Format;
+use crate::cli::SweepArgs;
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::pipeline;
-use crate::report::charts::{self, ImageFormat};
+use crate::report::charts;
+use crate::report::draw::{self, ImageFormat};
 use crate::report::sweep::{by_level, render_table, to_csv, LevelStats, RunStats};
 use crate::report::write_stdout;
 
 /// Where the rows of a run go when `--out` is not given.
 const NULL_DEVICE: &str = if cfg!(windows) { "NUL" } else { "/dev/null" };
-
-/// The check's options that a sweep does not take: hidden from its help, and refused by name
-/// (`--levels` replaces `-c`; the table goes to stdout and the rows to `--out DIR`).
-#[derive(Debug, Args)]
-#[command(
-    mut_arg("concurrency", |a| a.hide(true).conflicts_with("levels")),
-    mut_arg("output", |a| a.hide(true).conflicts_with("levels")),
-    mut_arg("resume", |a| a.hide(true).conflicts_with("levels")),
-    mut_arg("summary_json", |a| a.hide(true).conflicts_with("levels"))
-)]
-pub struct SweepArgs {
-    /// The concurrency levels to compare, e.g. `10,100,1000`.
-    #[arg(
-        long,
-        value_name = "LIST",
-        required = true,
-        value_delimiter = ',',
-        allow_negative_numbers = true,
-        value_parser = count(1, 100_000)
-    )]
-    pub levels: Vec<u64>,
-
-    /// Runs per level; the table then shows the median wall time and its spread (min-max).
-    ///
-    /// The runs go round the levels R times rather than level by level, so a change in the
-    /// network or the machine during the sweep affects every level alike.
-    #[arg(long, value_name = "R", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub repeat: u32,
-
-    /// Keep every run's rows as DIR/level-<C>.csv (level-<C>-<r>.csv with --repeat), and write
-    /// DIR/sweep.csv, sweep.svg and sweep.png.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
-    /// Boxed: the check's options are most of the command line's size.
-    #[command(flatten)]
-    pub check: Box<CheckArgs>,
-}
 
 pub fn run(args: SweepArgs, quiet: bool) -> Result<Exit> {
     let base = CheckConfig::from_args(args.check.as_ref().clone(), true)?;
@@ -167,8 +130,8 @@ fn write_results(dir: &Path, levels: &[LevelStats]) -> Result<()> {
     })?;
     std::fs::write(&path, csv).map_err(|source| Error::Output { path, source })?;
     let chart = charts::sweep_chart(levels);
-    charts::save(&chart, dir, ImageFormat::Svg)?;
-    charts::save(&chart, dir, ImageFormat::Png)?;
+    draw::save(&chart, dir, ImageFormat::Svg)?;
+    draw::save(&chart, dir, ImageFormat::Png)?;
     Ok(())
 }
 

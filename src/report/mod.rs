@@ -1,10 +1,13 @@
 //! Looking at the data after a run: `report` reads the rows back and `sweep` compares runs.
-//! Counting is pure (`aggregate`, `sweep`), reading is streamed (`read`), and the two renderings,
-//! text for the terminal and charts for files, are separate so each can be tested on its own.
+//! Counting is pure (`aggregate` with `latency` and `certs`, `sweep`), reading is streamed
+//! (`read`), and the two renderings, text for the terminal (`terminal`) and charts for files
+//! (`charts` as data, `draw` to SVG and PNG), are separate so each can be tested on its own.
 
 pub mod aggregate;
 pub mod certs;
 pub mod charts;
+pub mod draw;
+pub mod latency;
 pub mod read;
 pub mod sweep;
 pub mod terminal;

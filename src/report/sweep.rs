@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
+use crate::check::summary::Summary;
 use crate::record::ErrorKind;
-use crate::summary::Summary;
 
 /// One run of the check at one level.
 #[derive(Debug, Clone, PartialEq)]

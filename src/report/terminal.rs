@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::aggregate::{Aggregate, Percentiles};
+use super::aggregate::Aggregate;
 use super::certs::{CertStats, WINDOWS};
+use super::latency::Percentiles;
 
 /// Width of the longest bar, in characters.
 const BAR_WIDTH: u64 = 40;

@@ -66,12 +66,17 @@
 //! [`truth`] replays the server's own plan the way the checker works with its defaults, so it
 //! says exactly what a check of a URL yields ([`Truth`]).
 
+mod handler;
 mod plan;
 mod profile;
 mod server;
+mod shared;
+mod site;
 mod tls;
 mod truth;
 
-pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions, Site, ISSUERS};
-pub use server::{HostStats, SimServer, SimStats};
+pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions};
+pub use server::SimServer;
+pub use shared::{HostStats, SimStats};
+pub use site::{Site, ISSUERS};
 pub use truth::{truth, Truth};

@@ -4,7 +4,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::profile::{Category, Profile, SimOptions, Site};
+use super::profile::{Category, Profile, SimOptions};
+use super::site::Site;
 
 /// How long a hanging name holds a connection before resetting it.
 pub(crate) const HANG_MS: u64 = 120_000;

@@ -2,34 +2,30 @@
 //! connection, one request per connection (`Connection: close`, so TIME_WAIT lands on the server
 //! side, as with real one-shot hosts), except in the `site` profile, whose connections stay open
 //! for more requests as a real site's do. Per host (with the `site` profile or a host limit) it
-//! counts connections, TLS handshakes and requests in flight, and answers 429 past the limit. Faults that hyper cannot express (a reset, bytes that are
-//! not HTTP) are raised by the handler as a `Fault` error; the connection task then takes the
-//! socket back from hyper and carries them out.
+//! counts connections, TLS handshakes and requests in flight. What each request gets is the
+//! `handler`'s; faults that hyper cannot express (a reset, bytes that are not HTTP) it raises as
+//! a `Fault` error, and the connection task here takes the socket back from hyper and carries
+//! them out.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
-use std::future::{poll_fn, Future};
+use std::collections::BTreeMap;
+use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use http_body_util::Empty;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, LOCATION, RETRY_AFTER};
 use hyper::server::conn::http1;
-use hyper::service::Service;
-use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::plan::{self, Action, Manner, HANG_MS};
-use super::profile::{HostLimit, Profile, RetryAfter, SimOptions};
+use super::handler::{Fault, Handler};
+use super::profile::{Profile, SimOptions};
+use super::shared::{Counters, HostStats, Open, Shared, SimStats};
 use super::tls::Tls;
 
 /// How long a client may take to send its first byte, its TLS handshake or its request head.
@@ -41,93 +37,6 @@ const BACKLOG: u32 = 4096;
 const GARBAGE: &[u8] = b"NOT HTTP AT ALL\r\n\r\n";
 /// The first byte of a TLS record carrying a handshake (the ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
-
-/// Counters of what the server has seen, for tests and benchmarks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SimStats {
-    /// Connections open right now.
-    pub connections_now: u64,
-    /// The most connections that were open at once.
-    pub connections_max: u64,
-    pub connections_total: u64,
-    pub requests_total: u64,
-}
-
-/// What one host (a `Host` name, without port) has seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct HostStats {
-    /// Connections whose first request named this host.
-    pub connections: u64,
-    /// Those of them over TLS: one handshake each.
-    pub tls_handshakes: u64,
-    pub requests: u64,
-    /// The most requests at once, counting those refused with 429.
-    pub max_in_flight: u64,
-    /// Requests refused with 429 because the host was at its limit.
-    pub too_many_requests: u64,
-    #[serde(skip)]
-    in_flight: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    now: AtomicU64,
-    max: AtomicU64,
-    total: AtomicU64,
-    requests: AtomicU64,
-}
-
-/// Counts one open connection for as long as it lives.
-struct Open(Arc<Shared>);
-
-impl Open {
-    fn new(shared: Arc<Shared>) -> Open {
-        let c = &shared.counters;
-        let now = c.now.fetch_add(1, Ordering::Relaxed) + 1;
-        c.max.fetch_max(now, Ordering::Relaxed);
-        c.total.fetch_add(1, Ordering::Relaxed);
-        Open(shared)
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.counters.now.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What every connection task shares.
-struct Shared {
-    opts: SimOptions,
-    tls: Tls,
-    http: http1::Builder,
-    counters: Counters,
-    all_loopback: bool,
-    /// Per host, lower case; `None` when nothing asks for it (the one-shot profiles keep no
-    /// state per name, whatever the number of names).
-    hosts: Option<Mutex<HashMap<String, HostStats>>>,
-}
-
-impl Shared {
-    fn hosts(&self) -> Option<std::sync::MutexGuard<'_, HashMap<String, HostStats>>> {
-        let hosts = self.hosts.as_ref()?;
-        Some(hosts.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-/// One request counted in flight at its host until dropped.
-struct InFlight {
-    shared: Arc<Shared>,
-    host: String,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Some(stats) = self.shared.hosts().as_mut().and_then(|h| h.get_mut(&self.host)) {
-            stats.in_flight -= 1;
-        }
-    }
-}
 
 /// The simulated internet, running on the current tokio runtime.
 pub struct SimServer {
@@ -346,205 +255,5 @@ async fn serve_http<T: Transport>(io: T, tls: bool, shared: Arc<Shared>, open: O
         None => {
             let _ = io.shutdown().await;
         }
-    }
-}
-
-/// A fault the handler asks the connection task to carry out.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-enum Fault {
-    #[error("simulated connection reset")]
-    Reset,
-    #[error("simulated garbage response")]
-    Garbage,
-}
-
-/// The hyper service of one connection: plans the answer at once, then waits out its delay.
-struct Handler {
-    shared: Arc<Shared>,
-    /// Set by an answer that resets the connection once it is written.
-    reset_after: Arc<AtomicBool>,
-    tls: bool,
-    /// No request has been seen on this connection yet.
-    first: Cell<bool>,
-}
-
-impl Handler {
-    /// Count the request at its host; `Err` when the host is over its limit (the guard still
-    /// counts it until dropped).
-    fn admit(&self, host: &str) -> Option<Result<InFlight, InFlight>> {
-        let mut hosts = self.shared.hosts()?;
-        let host = host.to_ascii_lowercase();
-        let stats = hosts.entry(host.clone()).or_default();
-        if self.first.replace(false) {
-            stats.connections += 1;
-            stats.tls_handshakes += u64::from(self.tls);
-        }
-        stats.requests += 1;
-        stats.in_flight += 1;
-        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
-        let over = self
-            .shared
-            .opts
-            .host_limit
-            .is_some_and(|limit| stats.in_flight > u64::from(limit.max_in_flight));
-        stats.too_many_requests += u64::from(over);
-        drop(hosts);
-        let guard = InFlight {
-            shared: self.shared.clone(),
-            host,
-        };
-        Some(if over { Err(guard) } else { Ok(guard) })
-    }
-}
-
-type Answer = Result<Response<Empty<Bytes>>, Fault>;
-
-impl Service<Request<Incoming>> for Handler {
-    type Response = Response<Empty<Bytes>>;
-    type Error = Fault;
-    type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
-
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let authority = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or("");
-        let view = plan::Request {
-            head: req.method() == hyper::Method::HEAD,
-            host: host_of(authority),
-            path: req.uri().path(),
-            query: req.uri().query().unwrap_or(""),
-        };
-        let in_flight = match self.admit(view.host) {
-            Some(Err(_refused)) => {
-                let limit = self.shared.opts.host_limit.expect("only a limit refuses");
-                return Box::pin(std::future::ready(Ok(too_many(limit))));
-            }
-            Some(Ok(guard)) => Some(guard),
-            None => None,
-        };
-        let action = plan::decide(&view, &self.shared.opts);
-        let manner = plan::manner(&view, &self.shared.opts);
-        if manner.reset_after {
-            self.reset_after.store(true, Ordering::Relaxed);
-        }
-        let location = match action {
-            Action::Respond {
-                location: Some(location),
-                ..
-            } => HeaderValue::try_from(location.render(view.path)).ok(),
-            _ => None,
-        };
-        Box::pin(async move {
-            let answer = carry_out(action, location, manner).await;
-            drop(in_flight);
-            answer
-        })
-    }
-}
-
-/// The answer of a host at its limit.
-fn too_many(limit: HostLimit) -> Response<Empty<Bytes>> {
-    let mut response = Response::new(Empty::new());
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    let value = match limit.retry_after {
-        RetryAfter::None => None,
-        RetryAfter::Seconds(secs) => Some(secs.to_string()),
-        RetryAfter::Date(secs) => Some(httpdate::fmt_http_date(
-            SystemTime::now() + Duration::from_secs(secs.into()),
-        )),
-    };
-    if let Some(value) = value.and_then(|v| HeaderValue::try_from(v).ok()) {
-        response.headers_mut().insert(RETRY_AFTER, value);
-    }
-    response
-}
-
-async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner) -> Answer {
-    let wait = |ms: u64| async move {
-        if ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-    };
-    match action {
-        Action::Respond { status, delay_ms, .. } => {
-            wait(delay_ms).await;
-            let mut response = Response::new(Empty::new());
-            *response.status_mut() =
-                StatusCode::from_u16(status).expect("plans only hold codes in 200..=999");
-            let headers = response.headers_mut();
-            // Said even to HEAD, as real servers do: some clients (aiohttp) do not reuse a
-            // connection whose answer to HEAD has no length.
-            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-            if let Some(location) = location {
-                headers.insert(LOCATION, location);
-            }
-            pad_head(headers, manner.head_bytes);
-            if manner.reset_after {
-                // The connection ends after this answer (then with a reset), as such servers do.
-                headers.insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok(response)
-        }
-        Action::Hang => {
-            wait(HANG_MS).await;
-            Err(Fault::Reset)
-        }
-        Action::Reset { delay_ms } => {
-            wait(delay_ms).await;
-            Err(Fault::Reset)
-        }
-        Action::Garbage { delay_ms } => {
-            wait(delay_ms).await;
-            Err(Fault::Garbage)
-        }
-    }
-}
-
-/// About `bytes` of the headers real sites send, in lines of at most 4 KB (servers and clients
-/// allow about 100 header lines).
-fn pad_head(headers: &mut hyper::HeaderMap, bytes: usize) {
-    const POLICY: &str = "default-src 'self'; script-src 'self' https://cdn.example.net; ";
-    let mut left = bytes;
-    let mut n = 0;
-    while left > 0 {
-        let len = left.min(4096);
-        let value = POLICY.repeat(len / POLICY.len() + 1);
-        let name = match n {
-            0 => HeaderName::from_static("content-security-policy"),
-            1 => HeaderName::from_static("report-to"),
-            _ => HeaderName::from_static("set-cookie"),
-        };
-        headers.append(
-            name,
-            HeaderValue::from_str(&value[..len]).expect("the policy text is a valid header value"),
-        );
-        left -= len;
-        n += 1;
-    }
-}
-
-/// The host of a Host header (or URI authority), without the port; IPv6 keeps its brackets.
-fn host_of(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return authority.find(']').map_or(authority, |end| &authority[..=end]);
-    }
-    authority.rsplit_once(':').map_or(authority, |(host, _port)| host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_host_loses_its_port_but_ipv6_keeps_its_brackets() {
-        assert_eq!(host_of("abc.com"), "abc.com");
-        assert_eq!(host_of("abc.com:8080"), "abc.com");
-        assert_eq!(host_of("127.0.0.9:80"), "127.0.0.9");
-        assert_eq!(host_of("[::1]:8080"), "[::1]");
-        assert_eq!(host_of("[::1]"), "[::1]");
     }
 }

@@ -24,7 +24,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::profile::{Category, SimOptions, Site, ISSUERS};
+use super::profile::{Category, SimOptions};
+use super::site::{Site, ISSUERS};
 
 /// The name whose certificate a mismatched site presents (`.invalid` is reserved: RFC 2606).
 const MISMATCH_NAME: &str = "mismatch.invalid";
@@ -243,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_leaf_has_its_names_lifetime_and_issuer() {
-        use crate::certs::{CertInfo, UtcSecs};
+        use crate::record::cert::{CertInfo, UtcSecs};
         let tls = Tls::new(&SimOptions::default()).expect("CAs");
         assert_eq!(tls.ca_pem().matches("BEGIN CERTIFICATE").count(), ISSUERS.len());
         let now = UtcSecs(tls.certs.started.unix_timestamp());

@@ -11,7 +11,8 @@ use serde::Serialize;
 use url::Url;
 
 use super::plan::{self, Action, Request, HANG_MS};
-use super::profile::{Category, SimOptions, Site, ISSUERS};
+use super::profile::{Category, SimOptions};
+use super::site::{Site, ISSUERS};
 use crate::record::{ErrorKind, Method};
 
 /// The checker's default `--max-redirects`.

@@ -1,7 +1,7 @@
-//! The one writer. Rows arrive over a bounded channel in completion order and are written by a
-//! dedicated thread (csv and stdout are blocking I/O), and flushed at most 100 ms after they
-//! arrive, so `| head` and `tail -f` see rows as they happen. A closed pipe ends the run
-//! quietly; any other write error is the run's error.
+//! The one writer. Rows arrive over a bounded channel in completion order and are written by one
+//! task on the runtime's blocking pool (`spawn_blocking`: csv and stdout are blocking I/O), and
+//! flushed at most 100 ms after they arrive, so `| head` and `tail -f` see rows as they happen.
+//! A closed pipe ends the run quietly; any other write error is the run's error.
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
@@ -12,17 +12,24 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::task::JoinHandle;
 
-use crate::cli::Format;
+use crate::check::progress::Counters;
+use crate::check::summary::Tally;
 use crate::error::{Error, Result};
-use crate::progress::Counters;
 use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS};
-use crate::summary::Tally;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long the writer naps between looks at the channel while rows wait for a flush: the
 /// channel (at least 1,024 rows) fills in that time only above 200,000 rows/s.
 const NAP: Duration = Duration::from_millis(5);
+
+/// `--format`: the rows as CSV with a header, or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
 
 /// Where the rows go.
 #[derive(Debug, Clone)]
@@ -51,13 +58,14 @@ pub struct SinkEnd {
 }
 
 pub struct Sink {
-    handle: thread::JoinHandle<Result<SinkEnd>>,
+    handle: JoinHandle<Result<SinkEnd>>,
     counters: Arc<Counters>,
 }
 
 impl Sink {
-    /// Open the output, write the header and start the writer thread. The channel holds
-    /// `capacity` rows, so a slow reader slows the pipeline rather than filling memory.
+    /// Open the output, write the header and start the writer task (on the runtime's blocking
+    /// pool: call it inside the runtime). The channel holds `capacity` rows, so a slow reader
+    /// slows the pipeline rather than filling memory.
     pub fn start(
         spec: SinkSpec,
         counters: Arc<Counters>,
@@ -94,35 +102,33 @@ impl Sink {
         };
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let writer = Arc::clone(&counters);
-        let handle = thread::Builder::new()
-            .name("writer".into())
-            .spawn(move || write_all(header, rx, encoder, details, &writer).map_err(output_error))
-            .map_err(|e| Error::io("cannot start the writer thread", e))?;
+        let handle = tokio::task::spawn_blocking(move || {
+            write_all(header, rx, encoder, details, &writer).map_err(output_error)
+        });
         Ok((tx, Sink { handle, counters }))
     }
 
     /// Wait for the writer to drain the channel (every sender must be dropped first); with
     /// `patience`, for that long at most: a writer blocked on a stalled stdout cannot be
-    /// interrupted, so it is left behind, and the counts are those of the rows it wrote.
-    pub fn finish(self, patience: Option<Duration>) -> Result<SinkEnd> {
-        if let Some(patience) = patience {
-            let deadline = Instant::now() + patience;
-            while !self.handle.is_finished() {
-                if Instant::now() >= deadline {
+    /// interrupted, so it is left behind (the runtime's shutdown timeout lets it go), and the
+    /// counts are those of the rows it wrote.
+    pub async fn finish(self, patience: Option<Duration>) -> Result<SinkEnd> {
+        let joined = match patience {
+            None => self.handle.await,
+            Some(patience) => match tokio::time::timeout(patience, self.handle).await {
+                Ok(joined) => joined,
+                Err(_) => {
                     return Ok(SinkEnd {
                         tally: Tally::counted(
                             self.counters.written.load(Ordering::Relaxed),
                             self.counters.successful.load(Ordering::Relaxed),
                         ),
                         broken_pipe: self.counters.broken_pipe.load(Ordering::Relaxed),
-                    });
+                    })
                 }
-                thread::sleep(NAP);
-            }
-        }
-        self.handle
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            },
+        };
+        joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }
 
@@ -234,7 +240,7 @@ fn csv_io(e: csv::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs::{CertInfo, UtcSecs};
+    use crate::record::cert::{CertInfo, UtcSecs};
     use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome};
 
     fn records() -> Vec<Record> {
@@ -262,6 +268,20 @@ mod tests {
         ]
     }
 
+    /// Send `records()` through a writer for `spec` and wait for it, as the pipeline does.
+    fn write_all_records(spec: SinkSpec, counters: &Arc<Counters>) -> Result<SinkEnd> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
+            for r in records() {
+                // A writer that failed has dropped its receiver: its error comes from `finish`.
+                let _ = tx.send(r).await;
+            }
+            drop(tx);
+            sink.finish(None).await
+        })
+    }
+
     fn write_to_file(format: Format, details: bool) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
@@ -272,12 +292,7 @@ mod tests {
             details,
         };
         let counters = Arc::new(Counters::default());
-        let (tx, sink) = Sink::start(spec, counters.clone(), 4).unwrap();
-        for r in records() {
-            tx.blocking_send(r).unwrap();
-        }
-        drop(tx);
-        let end = sink.finish(None).unwrap();
+        let end = write_all_records(spec, &counters).unwrap();
         assert_eq!((end.tally.total, end.tally.successful), (2, 1));
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);
         std::fs::read_to_string(path).unwrap()
@@ -344,11 +359,7 @@ mod tests {
             format: Format::Csv,
             details: false,
         };
-        let (tx, sink) = Sink::start(spec, Arc::new(Counters::default()), 4).unwrap();
-        for r in records() {
-            let _ = tx.blocking_send(r);
-        }
-        drop(tx);
-        assert!(matches!(sink.finish(None), Err(Error::Output { .. })));
+        let end = write_all_records(spec, &Arc::new(Counters::default()));
+        assert!(matches!(end, Err(Error::Output { .. })));
     }
 }

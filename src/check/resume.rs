@@ -7,7 +7,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::Path;
 
-use crate::cli::Format;
+use crate::check::sink::Format;
 use crate::error::{Error, Result};
 use crate::record::{ErrorKind, COLUMNS, DETAIL_COLUMNS};
 

@@ -17,18 +17,15 @@ use reqwest::header::{
     PROXY_AUTHORIZATION, RETRY_AFTER,
 };
 use reqwest::{NoProxy, Proxy, StatusCode, Version};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::CertificateDer;
 use url::Url;
 
-use crate::certs::UtcSecs;
-use crate::classify::classify;
 use crate::error::{Error, Result};
+use crate::net::classify::{classify, Failure};
+use crate::net::insecure::AnyCertificate;
+use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
-use crate::resolve::{ResolveRule, Resolver};
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -87,25 +84,6 @@ pub struct Answer {
     pub version: Version,
     /// The server's certificate (DER), when the client keeps TLS info and the answer came over TLS.
     pub peer_cert: Option<Vec<u8>>,
-}
-
-/// Why a request got no answer: the `exception` column and the innermost error message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub detail: String,
-    /// When the handshake refused the certificate as expired: when it expired (`--details`).
-    pub cert_expired: Option<UtcSecs>,
-}
-
-impl Failure {
-    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Failure {
-            kind,
-            detail: detail.into(),
-            cert_expired: None,
-        }
-    }
 }
 
 /// Whether the user's credentials (`Authorization`, `Cookie`, `Proxy-Authorization`, a `Host`
@@ -365,58 +343,18 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
             return Failure::new(ErrorKind::Timeout, "no connection within the connect timeout");
         }
         let stage = if https {
-            crate::classify::Stage::Handshake
+            crate::net::classify::Stage::Handshake
         } else {
-            crate::classify::Stage::Connect
+            crate::net::classify::Stage::Connect
         };
         return classify(err, stage);
     }
-    classify(err, crate::classify::Stage::Exchange)
+    classify(err, crate::net::classify::Stage::Exchange)
 }
 
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.
 pub fn same_origin(first: &Url, next: &Url) -> bool {
     first.origin() == next.origin()
-}
-
-/// `--insecure`: any certificate for any name, though the handshake's signatures still have
-/// to verify against the key it presents.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! semaphore with its own timeout, so DNS failures are typed and say what failed in words, and
 //! a thousand look-ups do not flood the upstream resolver.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,15 @@ fn parse_addr(addr: &str) -> Option<SocketAddr> {
     with_brackets.parse().ok()
 }
 
+/// Whether `err` says this machine ran out of file descriptors (EMFILE: this process, 24;
+/// ENFILE: the whole system, 23, the Linux and BSD numbers): a fact about the run, not the URL,
+/// so its row is `local` and the probe waits and tries again.
+pub fn is_local(err: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(err.raw_os_error(), Some(EMFILE | ENFILE))
+}
+
 /// Why a name has no address, in words (the `error_detail` of a `dns` row).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnsFailure {
@@ -94,9 +104,7 @@ impl DnsFailure {
             DnsFailure::TimedOut(host)
         } else {
             let reason = match e.proto().map(|p| p.kind()) {
-                Some(ProtoErrorKind::Io(io)) if crate::classify::is_local(io) => {
-                    return DnsFailure::OutOfDescriptors(host)
-                }
+                Some(ProtoErrorKind::Io(io)) if is_local(io) => return DnsFailure::OutOfDescriptors(host),
                 Some(ProtoErrorKind::Io(io)) => io.to_string(),
                 _ => e.kind().to_string(),
             };
@@ -217,6 +225,14 @@ fn interleave(addrs: impl Iterator<Item = SocketAddr>) -> Vec<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_running_out_of_descriptors_is_local() {
+        assert!(is_local(&io::Error::from_raw_os_error(24)));
+        assert!(is_local(&io::Error::from_raw_os_error(23)));
+        assert!(!is_local(&io::Error::from_raw_os_error(111))); // ECONNREFUSED
+        assert!(!is_local(&io::Error::other("too many open files")));
+    }
 
     #[test]
     fn rules_take_an_ip_or_an_ip_and_port() {

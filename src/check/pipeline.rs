@@ -1,34 +1,39 @@
 //! The run: targets -> the host scheduler -> spawned probes -> `buffer_unordered(concurrency)`
-//! -> the writer.
+//! -> the writer, in four steps: `set_up`, `stream`, `shut_down`, `summarize`.
 //!
-//! This is the only concurrent stage. Each probe is its own task, spawned lazily inside `map`
+//! `stream` is the only concurrent stage. Each probe is its own task, spawned lazily inside `map`
 //! (so at most `concurrency` exist), which keeps probes running while the writer is busy (a
 //! slow reader of stdout never turns an answer into a false timeout) and, with `--threads` above
 //! one, spreads TLS handshakes over the workers. Ctrl-C or SIGTERM stops taking targets and lets the
 //! probes in flight finish; a second one abandons them (their URLs get no row, so `--resume`
 //! checks them again) and ends the run within a second, whatever stdout does.
 
+use std::collections::HashSet;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::config::{CheckConfig, Source};
+use crate::check::config::{CheckConfig, Source};
+use crate::check::hosts::{Hosts, Scheduled, Scheduler, LOOK_AHEAD};
+use crate::check::probe::{probe, ProbeConfig};
+use crate::check::progress::{Counters, Progress};
+use crate::check::shard::select;
+use crate::check::sink::{Sink, SinkEnd, SinkSpec};
+use crate::check::summary::Summary;
+use crate::check::targets::Target;
+use crate::check::{limits, resume};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
-use crate::hosts::{Hosts, Scheduled, Scheduler, LOOK_AHEAD};
-use crate::probe::probe;
-use crate::progress::{Counters, Progress};
+use crate::net::client::{self, Client};
 use crate::record::{ErrorKind, Record};
-use crate::sink::{Sink, SinkSpec};
-use crate::summary::Summary;
-use crate::targets::{select, Target};
-use crate::{client, limits, resume};
 
 /// How long an abandoned run waits for the writer: it may be blocked on a stalled stdout.
 const ABANDON_PATIENCE: Duration = Duration::from_millis(500);
@@ -60,9 +65,42 @@ pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: Cancellatio
 
 async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
     let started = Instant::now();
+    let (run, targets, outputs) = set_up(&cfg)?;
+    let targets_ended = stream(&run, targets, &outputs.rows, &stop, &abandon).await;
+    let end = shut_down(outputs, &cfg.source, targets_ended, abandon.is_cancelled()).await?;
+    let interrupted = stop.is_cancelled() || abandon.is_cancelled();
+    Ok(summarize(&cfg, &run, end, started, interrupted))
+}
+
+/// What the streaming step borrows, and the summary reads afterwards.
+struct Run {
+    /// `--concurrency`, lowered if the open-files limit cannot fit it.
+    concurrency: usize,
+    /// How many targets a generated set holds after `--shard` and `--resume`; `None` for a list.
+    total: Option<u64>,
+    http: Client,
+    probe: Arc<ProbeConfig>,
+    hosts: Hosts,
+    counters: Arc<Counters>,
+}
+
+/// What shutdown closes, in this order: the rows' channel, the writer, the progress bar, and
+/// the thread that read a file or stdin (`None` for the generated set).
+struct Outputs {
+    rows: mpsc::Sender<Record>,
+    sink: Sink,
+    progress: Progress,
+    reader: Option<Reader>,
+}
+
+/// The thread that reads a file or stdin; it returns the read error that ended it, if any.
+type Reader = thread::JoinHandle<io::Result<()>>;
+
+/// Build the client, read `--resume`, open the targets and the output, start the writer and
+/// the progress bar. Every input is opened and validated before the output changes.
+fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, Outputs)> {
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
-
     let mut done = match &cfg.resume {
         Some(path) => Some(resume::load(path, cfg.format)?.fits_details(path, cfg.details)?),
         None => None,
@@ -81,33 +119,51 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
         Source::File(_) | Source::Stdin => None,
     };
     let edit = done.as_mut().and_then(|d| d.edit.take());
-    let (targets, reader) = spawn_reader(&cfg, done.map(|d| d.urls))?;
+    let (targets, reader) = open_targets(cfg, done.map(|d| d.urls))?;
     // Every input is open and valid: only now may the output change.
     if let (Some(path), Some(edit)) = (&cfg.resume, &edit) {
         resume::apply(path, edit)?;
     }
-
     let counters = Arc::new(Counters::default());
     let (rows, sink) = Sink::start(sink_spec, counters.clone(), concurrency.max(READ_AHEAD))?;
     let progress = Progress::start(counters.clone(), total, cfg.quiet);
+    let run = Run {
+        concurrency,
+        total,
+        http,
+        probe: Arc::new(cfg.probe.clone()),
+        hosts: Hosts::new(cfg.hosts),
+        counters,
+    };
+    let outputs = Outputs {
+        rows,
+        sink,
+        progress,
+        reader,
+    };
+    Ok((run, targets, outputs))
+}
 
-    let probe_cfg = Arc::new(cfg.probe.clone());
-    let mut targets_ended = false;
-    let mut targets = targets;
-    let hosts = Hosts::new(cfg.hosts);
-    // Stopping drops the targets the scheduler holds: like those still in the channel, they get
-    // no row, and `--resume` checks them.
-    let targets = Scheduler::new(
-        futures::stream::poll_fn(move |cx| targets.poll_recv(cx)),
-        hosts.clone(),
-        LOOK_AHEAD,
-    )
-    .take_until(stop.clone().cancelled_owned());
+/// The one concurrent stage: the targets through the host scheduler, each probe spawned as its
+/// own task inside `map` (so at most `concurrency` exist) under `buffer_unordered`, and the rows
+/// to the writer in completion order. Returns whether the targets ran out, rather than a stop,
+/// an abandon or a writer that stopped; returning drops (and so aborts) the probes in flight.
+async fn stream(
+    run: &Run,
+    targets: BoxStream<'static, Target>,
+    rows: &mpsc::Sender<Record>,
+    stop: &CancellationToken,
+    abandon: &CancellationToken,
+) -> bool {
+    // Stopping drops the targets the scheduler holds: like those still unread, they get no
+    // row, and `--resume` checks them.
+    let scheduled =
+        Scheduler::new(targets, run.hosts.clone(), LOOK_AHEAD).take_until(stop.clone().cancelled_owned());
     let mut results = Box::pin(
-        targets
+        scheduled
             .map(|(target, permit): Scheduled| {
                 let url = target.display().to_string();
-                let (http, probe_cfg, counters) = (http.clone(), probe_cfg.clone(), counters.clone());
+                let (http, probe_cfg, counters) = (run.http.clone(), run.probe.clone(), run.counters.clone());
                 counters.probe_started();
                 let task = AbortOnDropHandle::new(tokio::spawn(async move {
                     let record = probe(&http, &probe_cfg, target, permit).await;
@@ -119,70 +175,107 @@ async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationT
                         .unwrap_or_else(|e| Record::unsent(url, ErrorKind::Cancelled, e.to_string()))
                 }
             })
-            .buffer_unordered(concurrency),
+            .buffer_unordered(run.concurrency),
     );
     loop {
         tokio::select! {
             biased;
-            _ = abandon.cancelled() => break,
+            _ = abandon.cancelled() => return false,
             next = results.next() => match next {
-                None => {
-                    targets_ended = !stop.is_cancelled();
-                    break;
-                }
+                None => return !stop.is_cancelled(),
                 // Inside the select, a stalled stdout cannot keep a second Ctrl-C waiting.
                 Some(record) => tokio::select! {
                     biased;
-                    _ = abandon.cancelled() => break,
+                    _ = abandon.cancelled() => return false,
                     sent = rows.send(record) => if sent.is_err() {
-                        break; // the writer stopped: closed pipe or write error
+                        return false; // the writer stopped: closed pipe or write error
                     },
                 },
             },
         }
     }
-    drop(results); // aborts whatever is still in flight
-    drop(rows);
-    let end = sink.finish(abandon.is_cancelled().then_some(ABANDON_PATIENCE))?;
-    progress.finish().await;
+}
 
-    // The reader has finished only when the targets ran out; otherwise it may be blocked on stdin.
-    if targets_ended {
-        if let Ok(Err(source)) = reader.join() {
+/// Close the rows' channel and wait for the writer (for `ABANDON_PATIENCE` at most when the run
+/// was abandoned: it may be blocked on a stalled stdout), stop the progress bar, and surface a
+/// read error of the targets. The reader has finished only when the targets ran out; otherwise
+/// it may be blocked on stdin, and is left behind.
+async fn shut_down(
+    outputs: Outputs,
+    source: &Source,
+    targets_ended: bool,
+    abandoned: bool,
+) -> Result<SinkEnd> {
+    let Outputs {
+        rows,
+        sink,
+        progress,
+        reader,
+    } = outputs;
+    drop(rows);
+    let end = sink.finish(abandoned.then_some(ABANDON_PATIENCE)).await?;
+    progress.finish().await;
+    if let (true, Some(reader)) = (targets_ended, reader) {
+        if let Ok(Err(source_error)) = reader.join() {
             return Err(Error::Input {
-                path: cfg.source.name(),
-                source,
+                path: source.name(),
+                source: source_error,
             });
         }
     }
+    Ok(end)
+}
 
-    let interrupted = stop.is_cancelled() || abandon.is_cancelled();
+/// The run's summary: the writer's counts, the concurrency asked for and used, the hosts, and
+/// what an interruption left unchecked.
+fn summarize(cfg: &CheckConfig, run: &Run, end: SinkEnd, started: Instant, interrupted: bool) -> RunEnd {
     let mut summary = Summary::new(
         end.tally,
-        (cfg.concurrency, concurrency),
-        counters.peak_in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        (cfg.concurrency, run.concurrency),
+        run.counters.peak_in_flight.load(Ordering::Relaxed),
         started.elapsed(),
     );
-    summary.hosts = hosts.summary();
+    summary.hosts = run.hosts.summary();
     summary.interrupted = interrupted && !end.broken_pipe;
     summary.not_checked = if summary.interrupted {
-        total.map(|t| t.saturating_sub(summary.total))
+        run.total.map(|t| t.saturating_sub(summary.total))
     } else {
         Some(0)
     };
-    Ok(RunEnd {
+    RunEnd {
         summary,
         broken_pipe: end.broken_pipe,
-    })
+    }
 }
 
-/// Read targets on a thread of their own (files and stdin are blocking I/O), through the shard
-/// and resume filters, into a bounded channel. The thread ends at the end of input, on a read
-/// error (returned), or when the pipeline drops the receiver.
+/// The targets as a stream, through the `--shard` and `--resume` filters. The generated set is
+/// a lazy iterator, pulled on this task as the probes take targets: it does no I/O, so it costs
+/// no thread and no channel. A file or stdin is read on a thread of its own (`spawn_reader`):
+/// a read blocks, and a slow stdin must never stall the probes in flight or the writer.
+fn open_targets(
+    cfg: &CheckConfig,
+    done: Option<HashSet<String>>,
+) -> Result<(BoxStream<'static, Target>, Option<Reader>)> {
+    if let Source::Generated(generated) = &cfg.source {
+        let scheme = cfg.scheme;
+        let names = generated.clone().map(move |url| Ok(Target::parse(&url, scheme)));
+        let targets = select(names, cfg.shard, done, Target::display, Target::shard_key).map(
+            |target: io::Result<Target>| target.expect("a generated name is never read, so never fails"),
+        );
+        return Ok((futures::stream::iter(targets).boxed(), None));
+    }
+    let (mut rx, reader) = spawn_reader(cfg, done)?;
+    let targets = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
+    Ok((targets, Some(reader)))
+}
+
+/// Read the targets of a file or stdin on a thread of their own, through the shard and resume
+/// filters, into a bounded channel. The thread ends at the end of input, on a read error
+/// (returned), or when the pipeline drops the receiver.
 fn spawn_reader(
     cfg: &CheckConfig,
-    done: Option<std::collections::HashSet<String>>,
-) -> Result<(mpsc::Receiver<Target>, thread::JoinHandle<io::Result<()>>)> {
+    done: Option<HashSet<String>>,
+) -> Result<(mpsc::Receiver<Target>, Reader)> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let scheme = cfg.scheme;
     let shard = cfg.shard;

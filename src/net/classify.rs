@@ -4,10 +4,10 @@
 use std::error::Error as StdError;
 use std::io;
 
-use crate::certs;
-use crate::client::Failure;
+use crate::net::certs;
+use crate::net::resolve::{is_local, DnsFailure};
+use crate::record::cert::UtcSecs;
 use crate::record::ErrorKind;
-use crate::resolve::DnsFailure;
 
 /// Where a request was when it failed. reqwest says only whether the connection was made; the
 /// step matters for the same io error: an early end of stream is the TLS handshake cut short
@@ -86,13 +86,23 @@ fn kind_of(chain: &[&(dyn StdError + 'static)], stage: Stage) -> Option<ErrorKin
         })
 }
 
-/// Whether `err` says this machine ran out of file descriptors (EMFILE: this process, 24;
-/// ENFILE: the whole system, 23, the Linux and BSD numbers): a fact about the run, not the URL,
-/// so its row is `local` and the probe waits and tries again.
-pub fn is_local(err: &io::Error) -> bool {
-    const ENFILE: i32 = 23;
-    const EMFILE: i32 = 24;
-    matches!(err.raw_os_error(), Some(EMFILE | ENFILE))
+/// Why a request got no answer: the `exception` column and the innermost error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub detail: String,
+    /// When the handshake refused the certificate as expired: when it expired (`--details`).
+    pub cert_expired: Option<UtcSecs>,
+}
+
+impl Failure {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            detail: detail.into(),
+            cert_expired: None,
+        }
+    }
 }
 
 fn io_kind(err: &io::Error, stage: Stage) -> Option<ErrorKind> {
@@ -166,7 +176,10 @@ mod tests {
             failure.detail,
             "certificate expired on 2026-11-25T00:00:00Z (1 day ago)"
         );
-        assert_eq!(failure.cert_expired, Some(certs::UtcSecs(1_795_651_200 - 86_400)));
+        assert_eq!(
+            failure.cert_expired,
+            Some(crate::record::cert::UtcSecs(1_795_651_200 - 86_400))
+        );
     }
 
     #[test]
@@ -199,14 +212,6 @@ mod tests {
         assert_eq!(classify(&emfile, Stage::Connect).kind, ErrorKind::Local);
         let dns = Outer(io::Error::other(DnsFailure::OutOfDescriptors("a.com".into())));
         assert_eq!(classify(&dns, Stage::Connect).kind, ErrorKind::Local);
-    }
-
-    #[test]
-    fn only_running_out_of_descriptors_is_local() {
-        assert!(is_local(&io::Error::from_raw_os_error(24)));
-        assert!(is_local(&io::Error::from_raw_os_error(23)));
-        assert!(!is_local(&io::Error::from_raw_os_error(111))); // ECONNREFUSED
-        assert!(!is_local(&io::Error::other("too many open files")));
     }
 
     #[test]

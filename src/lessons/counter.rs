@@ -16,58 +16,31 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::hello::named_runtime;
-use crate::cli::parse_secs_in;
 use crate::error::{stdout_written, Result};
 use crate::exit_code::Exit;
 
-/// The most tasks `counter` accepts: each costs a few hundred bytes and one line of output.
-const MAX_TASKS: i64 = 1_000_000;
-
-/// The longest `--sleep`, in seconds.
-const MAX_SLEEP_SECS: f64 = 3_600.0;
-
-#[derive(Debug, Args)]
-pub struct CounterArgs {
+/// What to replay (`healthcheck counter`'s flags).
+#[derive(Debug, Clone)]
+pub struct Replay {
     /// How many tasks to spawn; each sleeps, adds one to the shared counter and prints it.
-    #[arg(value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_TASKS))]
     pub tasks: u32,
-
-    /// Read, increment and print under one lock guard: prints are 1..N in order, none lost.
-    #[arg(long)]
+    /// Read, increment and print under one lock guard.
     pub lock: bool,
-
-    /// Await every task before printing `done`; without it `done` comes right after spawning.
-    #[arg(long)]
+    /// Await every task before printing `done`.
     pub wait: bool,
-
-    /// Seconds each task sleeps before it touches the counter (0 to 3600, fractions allowed).
-    #[arg(
-        long,
-        value_name = "SECS",
-        default_value = "1",
-        value_parser = parse_sleep,
-        allow_negative_numbers = true
-    )]
+    /// How long each task sleeps before it touches the counter.
     pub sleep: Duration,
-
-    /// Worker threads of the runtime (default: one per CPU); 1 makes the interleaving easier to
-    /// reason about.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub threads: Option<u16>,
+    /// Worker threads of the runtime; `None` for one per CPU.
+    pub threads: Option<usize>,
 }
 
-fn parse_sleep(s: &str) -> Result<Duration, String> {
-    parse_secs_in(s, true, MAX_SLEEP_SECS)
-}
-
-pub fn run(args: CounterArgs) -> Result<Exit> {
+pub fn run(args: Replay) -> Result<Exit> {
     let started = Instant::now();
-    let runtime = named_runtime(args.threads.map(usize::from))?;
+    let runtime = named_runtime(args.threads)?;
     let outcome = runtime.block_on(replay(&args));
     drop(runtime);
     let peak = std::fs::read_to_string("/proc/self/status")
@@ -79,7 +52,7 @@ pub fn run(args: CounterArgs) -> Result<Exit> {
 }
 
 /// Spawn the tasks, print `done` where `--wait` says, and print the final count.
-async fn replay(args: &CounterArgs) -> io::Result<()> {
+async fn replay(args: &Replay) -> io::Result<()> {
     let counter = Arc::new(Mutex::new(0_u64));
     let mut tasks = JoinSet::new();
     for _ in 0..args.tasks {
@@ -239,15 +212,5 @@ mod tests {
         let status = "Name:\thealthcheck\nVmPeak:\t  99999 kB\nVmHWM:\t    12345 kB\nVmRSS:\t 1 kB\n";
         assert_eq!(peak_rss_kib(status), Some(12_345));
         assert_eq!(peak_rss_kib("Name:\tx\n"), None);
-    }
-
-    #[test]
-    fn sleep_takes_zero_to_an_hour_of_seconds() {
-        assert_eq!(parse_sleep("0.2"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_sleep("0"), Ok(Duration::ZERO));
-        assert!(parse_sleep("-1").is_err());
-        assert!(parse_sleep("3601").is_err());
-        assert!(parse_sleep("NaN").is_err());
-        assert!(parse_sleep("soon").is_err());
     }
 }

@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::certs::{CertInfo, UtcSecs};
+pub mod cert;
+mod row;
+
+use cert::CertInfo;
+pub use row::{OwnedRow, Row, COLUMNS, DETAIL_COLUMNS};
 
 /// Why a URL got no HTTP response. The names are the `exception` column.
 ///
@@ -235,99 +239,6 @@ impl Record {
             cert_not_after: details.then(|| cert.map(|c| c.not_after)),
             cert_days_left: details.then(|| cert.map(|c| c.days_left)),
             cert_issuer: details.then(|| cert.and_then(|c| c.issuer.as_deref())),
-        }
-    }
-}
-
-/// The columns, in file order. The first four are the thread-pool script's.
-pub const COLUMNS: [&str; 9] = [
-    "url",
-    "status_code",
-    "success",
-    "exception",
-    "error_detail",
-    "final_url",
-    "redirects",
-    "method",
-    "elapsed_ms",
-];
-
-/// The columns `--details` adds after `COLUMNS`.
-pub const DETAIL_COLUMNS: [&str; 5] = [
-    "ip",
-    "http_version",
-    "cert_not_after",
-    "cert_days_left",
-    "cert_issuer",
-];
-
-/// One output row as written. The detail columns are `None` without `--details` and then not
-/// written at all (not even empty), so the default file keeps its nine columns.
-#[derive(Debug, Serialize)]
-pub struct Row<'a> {
-    pub url: &'a str,
-    pub status_code: Option<u16>,
-    pub success: bool,
-    pub exception: Option<ErrorKind>,
-    pub error_detail: &'a str,
-    pub final_url: &'a str,
-    pub redirects: u32,
-    pub method: Option<Method>,
-    pub elapsed_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip: Option<Option<IpAddr>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_version: Option<Option<HttpVersion>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_not_after: Option<Option<UtcSecs>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_days_left: Option<Option<i64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_issuer: Option<Option<&'a str>>,
-}
-
-/// One output row as read back; columns beyond these are ignored, the first four are required
-/// (files without the detail columns read as rows without details).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct OwnedRow {
-    pub url: String,
-    pub status_code: Option<u16>,
-    pub success: bool,
-    pub exception: Option<ErrorKind>,
-    #[serde(default)]
-    pub error_detail: Option<String>,
-    #[serde(default)]
-    pub final_url: Option<String>,
-    #[serde(default)]
-    pub redirects: Option<u32>,
-    #[serde(default)]
-    pub method: Option<Method>,
-    #[serde(default)]
-    pub elapsed_ms: Option<u64>,
-    #[serde(default)]
-    pub ip: Option<IpAddr>,
-    #[serde(default)]
-    pub http_version: Option<HttpVersion>,
-    /// RFC 3339, as written.
-    #[serde(default)]
-    pub cert_not_after: Option<String>,
-    #[serde(default)]
-    pub cert_days_left: Option<i64>,
-    #[serde(default)]
-    pub cert_issuer: Option<String>,
-}
-
-#[cfg(test)]
-impl OwnedRow {
-    /// A row for the report's unit tests: success is the article's rule, status 200.
-    pub(crate) fn sample(status_code: Option<u16>, exception: Option<ErrorKind>, elapsed_ms: u64) -> Self {
-        OwnedRow {
-            url: "https://a.com".into(),
-            status_code,
-            success: status_code == Some(200),
-            exception,
-            elapsed_ms: Some(elapsed_ms),
-            ..OwnedRow::default()
         }
     }
 }

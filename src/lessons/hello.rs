@@ -10,7 +10,6 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clap::Args;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
@@ -23,18 +22,6 @@ const TASK_NAP: Duration = Duration::from_millis(10);
 
 /// Prefix of the runtime's worker thread names (`hc-worker-1`, `hc-worker-2`, ...).
 const WORKER_PREFIX: &str = "hc-worker-";
-
-#[derive(Debug, Args)]
-pub struct HelloArgs {
-    /// Spawn N tasks and have each print its task id and the worker thread that ran it.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 0,
-        value_parser = clap::value_parser!(u32).range(0..=100_000)
-    )]
-    pub tasks: u32,
-}
 
 /// A multi-thread runtime whose threads are named `hc-worker-<n>`, so that a thread name says
 /// whether code runs on a worker or on the thread that called `block_on`.
@@ -74,7 +61,9 @@ fn say(line: std::fmt::Arguments<'_>) -> io::Result<()> {
     writeln!(io::stdout().lock(), "{line}")
 }
 
-pub fn run(args: HelloArgs) -> Result<Exit> {
+/// Print the pid, the thread and `Hello World!`; then spawn `tasks` tasks that each say where
+/// they ran.
+pub fn run(tasks: u32) -> Result<Exit> {
     let runtime = named_runtime(None)?;
     let workers = runtime.metrics().num_workers();
     let outcome: io::Result<()> = runtime.block_on(async move {
@@ -83,7 +72,7 @@ pub fn run(args: HelloArgs) -> Result<Exit> {
         say(format_args!("thread: {thread} ({})", thread_role(&thread)))?;
         say(format_args!("Hello World!"))?;
 
-        let total = args.tasks;
+        let total = tasks;
         let mut tasks = JoinSet::new();
         for index in 1..=total {
             tasks.spawn(async move {

@@ -1,10 +1,9 @@
 //! What a site's certificate says about next month: when it expires and who issued it, read from
-//! the DER leaf with x509-parser (never by hand), and the message for a certificate that failed
-//! verification because it expired. Pure: the time of the check is a parameter, so tests pin it.
+//! the DER leaf with x509-parser (never by hand). Pure: the time of the check is a parameter, so
+//! tests pin it. (What a TLS error says about the dates is `net::certs`.)
 
 use std::fmt;
 
-use rustls::{CertificateError, Error as TlsError};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// Seconds in a day: `cert_days_left` counts whole days of these.
@@ -81,47 +80,10 @@ impl serde::Serialize for UtcSecs {
     }
 }
 
-/// The `error_detail` of a certificate rejected for its dates ("certificate expired on ..."),
-/// or `None` when `err` is about something else (the caller keeps rustls's own message).
-pub fn tls_detail(err: &TlsError) -> Option<String> {
-    let TlsError::InvalidCertificate(cert) = err else {
-        return None;
-    };
-    match cert {
-        CertificateError::ExpiredContext { time, not_after } => {
-            let (time, not_after) = (unix(time), unix(not_after));
-            let ago = (time.0 - not_after.0) / DAY_SECS;
-            let unit = if ago == 1 { "day" } else { "days" };
-            Some(format!("certificate expired on {not_after} ({ago} {unit} ago)"))
-        }
-        CertificateError::Expired => Some("certificate expired".into()),
-        CertificateError::NotValidYetContext { not_before, .. } => {
-            Some(format!("certificate not valid before {}", unix(not_before)))
-        }
-        _ => None,
-    }
-}
-
-/// When a certificate rejected as expired expired, if the error says.
-pub fn expired_on(err: &TlsError) -> Option<UtcSecs> {
-    match err {
-        TlsError::InvalidCertificate(CertificateError::ExpiredContext { not_after, .. }) => {
-            Some(unix(not_after))
-        }
-        _ => None,
-    }
-}
-
-fn unix(t: &rustls::pki_types::UnixTime) -> UtcSecs {
-    UtcSecs(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rcgen::{CertificateParams, DnType, KeyPair};
-    use rustls::pki_types::UnixTime;
-    use std::time::Duration;
 
     /// 2026-11-26T00:00:00Z.
     const NOW: UtcSecs = UtcSecs(1_795_651_200);
@@ -171,23 +133,5 @@ mod tests {
         assert_eq!(days_left(NOW, NOW), 0);
         assert_eq!(days_left(UtcSecs(NOW.0 - DAY_SECS), NOW), -1);
         assert_eq!(days_left(UtcSecs(NOW.0 - DAY_SECS - 1), NOW), -2);
-    }
-
-    #[test]
-    fn an_expired_certificate_says_when_it_expired() {
-        let at = |secs: i64| UnixTime::since_unix_epoch(Duration::from_secs(secs as u64));
-        let err = TlsError::InvalidCertificate(CertificateError::ExpiredContext {
-            time: at(NOW.0),
-            not_after: at(NOW.0 - 3 * DAY_SECS - 60),
-        });
-        assert_eq!(
-            tls_detail(&err).as_deref(),
-            Some("certificate expired on 2026-11-22T23:59:00Z (3 days ago)")
-        );
-        assert_eq!(expired_on(&err), Some(UtcSecs(NOW.0 - 3 * DAY_SECS - 60)));
-        let unknown = TlsError::InvalidCertificate(CertificateError::UnknownIssuer);
-        assert_eq!(tls_detail(&unknown), None);
-        assert_eq!(expired_on(&unknown), None);
-        assert_eq!(tls_detail(&TlsError::General("x".into())), None);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::hosts::HostsSummary;
+use crate::check::hosts::HostsSummary;
 use crate::record::{ErrorKind, Record};
 
 /// Running counts over the rows written.
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn the_busiest_hosts_are_shown_five_at_most() {
-        use crate::hosts::{HostFigures, NamedHost};
+        use crate::check::hosts::{HostFigures, NamedHost};
         let mut summary = Summary::new(Tally::default(), (10, 10), 4, Duration::from_secs(1));
         summary.hosts.busiest = (0..7)
             .map(|i| NamedHost {
@@ -259,8 +259,8 @@ mod tests {
     fn the_tally_keeps_the_soonest_certificate() {
         let with_cert = |days_left| Record {
             details: Some(Box::new(crate::record::Details {
-                cert: Some(crate::certs::CertInfo {
-                    not_after: crate::certs::UtcSecs(0),
+                cert: Some(crate::record::cert::CertInfo {
+                    not_after: crate::record::cert::UtcSecs(0),
                     days_left,
                     issuer: None,
                 }),

@@ -8,12 +8,24 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::HeaderValue;
 use url::Url;
 
-use crate::certs::{days_left, CertInfo, UtcSecs};
-use crate::cli::GetFallback;
-use crate::client::{same_origin, Answer, Client, Credentials, Failure, Hop};
-use crate::hosts::{after_throttle, parse_retry_after, HostPermit, Throttle};
+use crate::check::hosts::{after_throttle, parse_retry_after, HostPermit, Throttle};
+use crate::check::targets::{redact, Target};
+use crate::net::classify::Failure;
+use crate::net::client::{same_origin, Answer, Client, Credentials, Hop};
+use crate::record::cert::{days_left, CertInfo, UtcSecs};
 use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Record, SuccessCodes};
-use crate::targets::{redact, Target};
+
+/// `--get-fallback`: when a HEAD is tried again as a GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GetFallback {
+    /// Never retry with GET.
+    Never,
+    /// Retry with GET when HEAD gets 405 or 501 (servers that do not implement HEAD).
+    #[value(name = "405")]
+    Status405,
+    /// Also retry on any other error status or a reset connection (never on a timeout).
+    AnyError,
+}
 
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -338,7 +350,7 @@ mod tests {
     fn a_probe_stays_small_enough_for_a_thousand_in_flight() {
         // Every probe in flight is a spawned task holding this future; with the TLS session
         // inline it was 6 KB, and peak memory at C = 1,000 was a quarter higher.
-        let client = crate::client::build(&crate::client::ClientConfig {
+        let client = crate::net::client::build(&crate::net::client::ClientConfig {
             connect_timeout: Duration::from_secs(1),
             user_agent: "test".into(),
             headers: Vec::new(),
@@ -347,12 +359,12 @@ mod tests {
             resolve: Vec::new(),
             dns_servers: Vec::new(),
             dns_concurrency: 1,
-            proxy: crate::client::ProxyChoice::Direct,
+            proxy: crate::net::client::ProxyChoice::Direct,
             tls_info: false,
             pool_idle: Duration::from_secs(1),
         })
         .expect("a client");
-        let target = Target::parse("https://a.com/", crate::cli::Scheme::Https);
+        let target = Target::parse("https://a.com/", crate::check::targets::Scheme::Https);
         let cfg = ProbeConfig::default();
         let future = probe(&client, &cfg, target, None);
         assert!(
