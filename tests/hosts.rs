@@ -191,8 +191,10 @@ fn the_last_url_of_a_host_asks_the_server_to_close_and_the_others_keep_the_conne
     assert_eq!(rows.iter().filter(|r| r.status_code == Some(200)).count(), 5);
     let heads = server.heads();
     assert_eq!(heads.len(), 5);
-    // The first URL may go before the others are read; after that, one connection for all.
-    assert!(server.accepts() <= 2, "{} connections", server.accepts());
+    // The first URL may go before the others are read; after that the pages share a connection,
+    // though under load one more may open: the pool takes a connection back only once hyper's
+    // connection task has seen the answer through, and a request that comes first connects anew.
+    assert!(server.accepts() <= 3, "{} connections", server.accepts());
     assert!(heads[4].contains("connection: close"), "{}", heads[4]);
     let kept = heads.iter().filter(|h| !h.contains("connection: close")).count();
     assert!(kept >= 3, "{heads:?}");
