@@ -121,7 +121,7 @@ fn mixed_targets_give_exactly_one_row_each(threads: u16) {
 }
 
 #[test]
-fn the_server_never_sees_more_connections_than_the_concurrency() {
+fn the_server_sees_no_more_connections_than_the_concurrency_and_a_few_handed_back() {
     let sim = Sim::all_ok();
     let dir = tempfile::tempdir().unwrap();
     let lines: Vec<String> = (0..300).map(|i| sim.url(&format!("/_/slow/100?i={i}"))).collect();
