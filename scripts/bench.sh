@@ -74,18 +74,50 @@ run_sites() {
     healthcheck) cmd=("$bin" -q -c 256 --host-concurrency "$limit_n") ;;
     healthcheck-defaults) cmd=("$bin" -q) ;;
     aiohttp) cmd=(python3 scripts/aiohttp_check.py "$file" "$out" "$work/ca.pem" "$port" 256 "$limit_n") ;;
+    lychee*) # no --resolve: the names go to 127.0.0.1 through a hosts file, the port goes in the URLs
+        sed "s#\.internal/#.internal:$port/#" "$file" > "$work/lychee-in.txt"
+        cmd=("${site_names[@]}" env "SSL_CERT_FILE=$work/ca.pem" lychee --no-progress -v --format json -o "$work/lychee.json"
+            --max-concurrency 256 --host-concurrency "$limit_n" "$work/lychee-in.txt")
+        [ "$tool" = lychee ] || cmd+=(--host-request-interval 0s) ;;
     esac
     case $tool in
     healthcheck*) cmd+=(--resolve "*:443:127.0.0.1:$port" --ca-cert "$work/ca.pem" -i "$file" -o "$out") ;;
     esac
-    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}"
+    # What the tool prints (lychee lists every broken link) goes to a log, shown if it fails.
+    local rc=0
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}" > "$work/tool.log" 2>&1 || rc=$?
     stop_server
+    # lychee exits 2 when a link is broken, as some pages are; any other failure stops the bench.
+    if [ "$rc" != 0 ] && ! { [ "$rc" = 2 ] && [ "${tool#lychee}" != "$tool" ]; }; then
+        tail -n 5 "$work/tool.log" >&2
+        echo "$tool failed (exit $rc)" >&2
+        exit 1
+    fi
+    [ "${tool#lychee}" = "$tool" ] || python3 scripts/lychee_rows.py "$work/lychee.json" > "$out"
     local wall user sys rss_kb rows right rows_429 hs max_in_flight refused ideal
-    read -r wall user sys rss_kb < "$work/time"
+    # The last line: time puts "Command exited with non-zero status" before it.
+    read -r wall user sys rss_kb < <(tail -n 1 "$work/time")
     read -r rows right rows_429 hs max_in_flight refused ideal < <(python3 scripts/sites_score.py \
         "$work/sites-truth.csv" "$out" "$work/hosts.json" "$sites_n" "$limit_n")
     echo "$tool,$order,$((sites_n * pages_n)),$wall,$(echo "$user + $sys" | bc),$(echo "scale=1; $rss_kb / 1024" | bc),$rows,$right,$rows_429,$hs,$max_in_flight,$refused,$ideal,$(echo "scale=2; $wall / $ideal" | bc)" \
         | tee -a "$sites_results"
+}
+
+# lychee_names: sets lychee_ready when lychee is installed and can reach the sites by name. It has
+# no --resolve, so site0.internal ... must resolve to 127.0.0.1: through /etc/hosts, or, for root, a
+# copy of it with the sites added, mounted over /etc/hosts in a mount namespace of lychee's own.
+lychee_ready='' site_names=()
+lychee_names() {
+    command -v lychee >/dev/null || { echo "lychee not installed (cargo install lychee): no lychee run" >&2; return; }
+    lychee_ready=1
+    getent hosts site0.internal | grep -q '^127\.0\.0\.1 ' && return
+    if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+        { cat /etc/hosts; for s in $(seq 0 $((sites_n - 1))); do echo "127.0.0.1 site$s.internal"; done; } > "$work/hosts"
+        site_names=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$work/hosts")
+    else
+        echo "lychee: site0.internal does not resolve to 127.0.0.1 (add site0.internal ... site$((sites_n - 1)).internal to /etc/hosts): no lychee run" >&2
+        lychee_ready=
+    fi
 }
 
 # targets N LENGTH: N URLs (labels of LENGTH letters, or tN when LENGTH is 0), one address each.
@@ -104,8 +136,7 @@ PY
 # run NAME TARGETS_FILE CONCURRENCY [TRUTH_FILE [CHECK_FLAG ...]]: one measured check by ours,
 # then by BASELINE.
 run() {
-    local r
-    for r in $(seq "${REPEAT:-1}"); do
+    for _ in $(seq "${REPEAT:-1}"); do
         run_one "$bin" "$@"
         [ -z "${BASELINE:-}" ] || run_one "$BASELINE" "$1@baseline" "${@:2}"
     done
@@ -170,21 +201,25 @@ for w in "${workloads[@]}"; do
         run scale "$work/scale.txt" 1000 ;;
     sites) # (4) 20 HTTPS sites x 1,000 pages, at most 8 in flight per site, in sitemap order and
         # shuffled: healthcheck (-c 256 --host-concurrency 8, and at its defaults) and aiohttp
-        # (limit_per_host=8) side by side; lychee when installed (see docs/bench-sites.md)
+        # (limit_per_host=8) and lychee (--host-concurrency 8, at its 50 ms host interval and
+        # without it) side by side, each when installed (see docs/bench-sites.md)
         [ -f "$sites_results" ] || echo "tool,order,targets,wall_s,cpu_s,peak_rss_mib,rows,right,rows_429,handshakes_per_url,max_site_in_flight,server_429s,ideal_s,wall_over_ideal" > "$sites_results"
         python3 - "$work" "$sites_n" "$pages_n" <<'PY'
 import random, sys
 work, sites, pages = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-urls = [f"https://site{s}.test/page/{p}" for s in range(sites) for p in range(pages)]
+# .internal (private use, ICANN 2024), not .test: lychee skips the RFC 2606 names unchecked.
+urls = [f"https://site{s}.internal/page/{p}" for s in range(sites) for p in range(pages)]
 open(f"{work}/sorted.txt", "w").write("\n".join(urls) + "\n")
 random.Random(4).shuffle(urls)
 open(f"{work}/shuffled.txt", "w").write("\n".join(urls) + "\n")
 PY
         "$bin" serve --profile site --latency-scale "$sites_scale" --truth -i "$work/sorted.txt" > "$work/sites-truth.csv"
         python3 -c 'import aiohttp' 2>/dev/null || echo "aiohttp not installed (pip install aiohttp): no reference run" >&2
+        lychee_names
         for order in sorted shuffled; do
             run_sites healthcheck "$order"
             python3 -c 'import aiohttp' 2>/dev/null && run_sites aiohttp "$order"
+            [ -z "$lychee_ready" ] || { run_sites lychee-no-interval "$order"; run_sites lychee "$order"; }
         done
         run_sites healthcheck-defaults sorted ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
