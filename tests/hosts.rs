@@ -180,6 +180,30 @@ fn pages_of_a_site_share_a_few_connections_and_handshakes() {
 }
 
 #[test]
+fn a_list_of_distinct_hosts_leaves_no_connection_idling_behind() {
+    // The server keeps a connection open for as long as the client does: were each host's
+    // connection kept for a next page, or for a next hop after a single same-origin redirect,
+    // most of the 300 would be open at once by the end.
+    let (sim, _) = sites(8, RetryAfter::Seconds(1));
+    let urls: Vec<String> = (0..300)
+        .map(|h| {
+            let route = if h % 2 == 0 { "slow/20" } else { "redirect/1" };
+            format!("http://h{h}.test/_/{route}")
+        })
+        .collect();
+    let (rows, _, _) = check(&sim, &urls, &["-c", "20"]);
+    assert_eq!(rows.iter().filter(|r| r.status_code == Some(200)).count(), 300);
+    let stats = sim.stats();
+    assert_eq!(stats.requests_total, 450, "{stats:?}");
+    assert_eq!(
+        stats.connections_total, 450,
+        "a connection per request: {stats:?}"
+    );
+    // The concurrency, and a few the server has not yet seen closed.
+    assert!(stats.connections_max <= 20 + 4, "{stats:?}");
+}
+
+#[test]
 fn the_last_url_of_a_host_asks_the_server_to_close_and_the_others_keep_the_connection() {
     let server = Raw::start(|_| (answer(200, &[]), Then::KeepOpen));
     let urls: Vec<String> = (0..5).map(|i| server.url(&format!("/page/{i}"))).collect();

@@ -252,9 +252,11 @@ async fn follow(
             }
             Ok(next) => {
                 redirects += 1;
-                // A redirect within one origin is likely followed by more (a loop, a chain of
-                // moves): from here the connection stays open for them.
-                how.keep_alive = same_origin(&url, &next);
+                // Two redirects within one origin are likely followed by more (a loop, a chain
+                // of moves): from the second on, the connection stays open for them. A single
+                // one mostly ends the chain, and a connection kept for it would sit idle unless
+                // more URLs of the host wait.
+                how.keep_alive = same_origin(&url, &next) && (keep_alive || redirects >= 2);
                 if !same_origin(start_url, &next) {
                     how.credentials = Credentials::Withhold;
                 }
