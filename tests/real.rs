@@ -1,7 +1,7 @@
 //! What real servers do that the simulated internet did not (issue 10): kilobytes of headers, a
 //! reset right after the answer, bodies on HEAD, credentials and redirects, proxies, IPv6, raw
-//! UTF-8 in `Location`, TLS peers that hang up, redirect loops on one connection, DNS errors in
-//! words. Each against a raw loopback server started here.
+//! UTF-8 in `Location`, TLS peers that hang up, redirect loops that reuse their connection, DNS
+//! errors in words. Each against a raw loopback server started here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
