@@ -4,9 +4,11 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::check::config::{CheckConfig, Source};
+use crate::check::expect::Expectations;
 use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::probe::ProbeConfig;
@@ -47,6 +49,18 @@ impl CheckConfig {
         let output = (args.output.as_os_str() != "-").then(|| args.output.clone());
         check_distinct(&args, output.as_deref())?;
         let details = args.details || args.fail_on_cert_expiring.is_some();
+        let expect = Expectations {
+            expect_body: args.expect_body,
+            reject_body: args.reject_body,
+            headers: args.expect_header,
+            max_body: args.max_body,
+        };
+        // The body is needed: HEAD has none.
+        let method = match args.method {
+            _ if expect.reads_body() => Method::Get,
+            MethodArg::Head => Method::Head,
+            MethodArg::Get => Method::Get,
+        };
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
@@ -75,16 +89,14 @@ impl CheckConfig {
                 pool_idle: POOL_IDLE + Duration::from_millis(args.host_interval),
             },
             probe: ProbeConfig {
-                method: match args.method {
-                    MethodArg::Head => Method::Head,
-                    MethodArg::Get => Method::Get,
-                },
+                method,
                 get_fallback: args.get_fallback,
                 timeout: args.timeout,
                 max_redirects: args.max_redirects,
                 retries: args.retries,
                 success: args.success,
                 details,
+                expect: (!expect.is_empty()).then(|| Arc::new(expect)),
             },
             hosts: HostPolicy {
                 concurrency: args.host_concurrency,

@@ -4,6 +4,7 @@
 //! nothing of the command line; it reaches the network only through `net`.
 
 pub mod config;
+pub mod expect;
 pub mod hosts;
 pub mod limits;
 pub mod pipeline;

@@ -37,13 +37,12 @@ impl Tally {
         if let Some(days) = record.cert_days_left() {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
         }
-        match record.status() {
-            Some(status) => *self.by_status.entry(status).or_default() += 1,
-            None => {
-                if let Some(kind) = record.error_kind() {
-                    *self.by_exception.entry(kind).or_default() += 1;
-                }
-            }
+        // A `content` row has both: the status it answered and the expectation it broke.
+        if let Some(status) = record.status() {
+            *self.by_status.entry(status).or_default() += 1;
+        }
+        if let Some(kind) = record.error_kind() {
+            *self.by_exception.entry(kind).or_default() += 1;
         }
     }
 
