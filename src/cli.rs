@@ -92,7 +92,6 @@ pub enum Command {
 
 /// The options of a check (the default command; `demo` reuses some of them).
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("body_expectation").multiple(true).args(["expect_body", "reject_body"])))]
 pub struct CheckArgs {
     /// Read targets from FILE (`-` for stdin): one URL or bare domain per line.
     ///
@@ -202,11 +201,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "NAME: REGEX", value_parser = HeaderRule::parse)]
     pub expect_header: Vec<HeaderRule>,
 
-    /// The most of a body read for --expect-body and --reject-body: bytes, or with a K, M or G
-    /// suffix (1024-based). Reading stops there, or as soon as the answer is known.
-    #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_size,
-          requires = "body_expectation")]
-    pub max_body: usize,
+    /// The most of a body read for --expect-body and --reject-body (default 1M): bytes, or with
+    /// a K, M or G suffix (1024-based). Reading stops there, or as soon as the answer is known.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_body: Option<usize>,
 
     /// The User-Agent header sent with every request.
     #[arg(long, default_value = DEFAULT_USER_AGENT)]

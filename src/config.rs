@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::check::config::{CheckConfig, Source};
-use crate::check::expect::Expectations;
+use crate::check::expect::{Expectations, DEFAULT_MAX_BODY};
 use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::probe::ProbeConfig;
@@ -53,8 +53,14 @@ impl CheckConfig {
             expect_body: args.expect_body,
             reject_body: args.reject_body,
             headers: args.expect_header,
-            max_body: args.max_body,
+            max_body: args.max_body.unwrap_or(DEFAULT_MAX_BODY),
         };
+        if args.max_body.is_some() && !expect.reads_body() {
+            return Err(Error::usage(
+                "--max-body",
+                "needs --expect-body or --reject-body: without them no body is read",
+            ));
+        }
         // The body is needed: HEAD has none.
         let method = match args.method {
             _ if expect.reads_body() => Method::Get,
