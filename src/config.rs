@@ -29,6 +29,7 @@ impl CheckConfig {
     pub fn from_args(args: CheckArgs, quiet: bool) -> Result<Self> {
         let source = Source::new(
             args.input.as_deref(),
+            &args.sitemap,
             &args.alphabet,
             args.length,
             args.scheme,
@@ -130,6 +131,7 @@ fn check_distinct(args: &CheckArgs, output: Option<&Path>) -> Result<()> {
         inputs.push(("--input", path));
     }
     inputs.extend(args.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())));
+    inputs.extend(args.sitemap.iter().map(|p| ("--sitemap", Path::new(p))));
     let rows = match (&args.resume, output) {
         (Some(path), _) => Some(("--resume", path.as_path())),
         (None, path) => path.map(|p| ("--output", p)),

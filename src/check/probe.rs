@@ -327,7 +327,7 @@ fn expired_cert(not_after: UtcSecs) -> CertInfo {
 }
 
 /// The next URL of a redirect, `None` when the response is not one to follow.
-fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
+pub(crate) fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
     if !matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }

@@ -158,12 +158,13 @@ async fn until_signal() -> Result<()> {
 fn print_truth(targets: &TruthTargets, opts: &SimOptions) -> Result<Exit> {
     let from = Source::new(
         targets.input.as_deref(),
+        &[],
         &targets.alphabet,
         targets.length,
         targets.scheme,
         &targets.tld,
     )?;
-    let lines = from.open()?();
+    let lines = from.open(None)?();
     let stdout = io::stdout().lock();
     match write_truth(lines, targets, opts, BufWriter::new(stdout)) {
         Ok(()) => Ok(Exit::Ok),

@@ -100,7 +100,8 @@ impl Read for BlockingBody {
         if self.pending.is_empty() {
             let next = self
                 .handle
-                .block_on(tokio::time::timeout(self.idle, self.response.chunk()));
+                // Made inside `block_on`: a timer needs the runtime's context.
+                .block_on(async { tokio::time::timeout(self.idle, self.response.chunk()).await });
             self.pending = match next {
                 Err(_) => {
                     return Err(io::Error::new(
