@@ -24,3 +24,6 @@ mod edges;
 mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;
+// Content expectations and sitemaps as input (issue 21).
+mod content;
+mod sitemap;

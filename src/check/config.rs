@@ -39,7 +39,9 @@ impl Source {
         tld: &str,
     ) -> Result<Self> {
         Ok(match input {
-            None if !sitemaps.is_empty() => Source::Sitemaps(sitemaps.iter().map(|s| Location::parse(s)).collect()),
+            None if !sitemaps.is_empty() => {
+                Source::Sitemaps(sitemaps.iter().map(|s| Location::parse(s)).collect())
+            }
             Some(path) if path.as_os_str() == "-" => Source::Stdin,
             Some(path) => Source::File(path.to_path_buf()),
             None => Source::Generated(Generated::new(alphabet, length, scheme, tld).map_err(|m| {
@@ -59,7 +61,8 @@ impl Source {
     pub fn open(&self, fetch: Option<Fetch>) -> Result<Box<dyn FnOnce() -> Lines + Send>> {
         Ok(match self {
             Source::Sitemaps(locations) => {
-                let fetch = fetch.ok_or_else(|| Error::usage("--sitemap", "sitemaps are read by a check only"))?;
+                let fetch =
+                    fetch.ok_or_else(|| Error::usage("--sitemap", "sitemaps are read by a check only"))?;
                 Box::new(sitemap::open(locations, fetch)?)
             }
             Source::Generated(g) => {
@@ -89,7 +92,9 @@ impl Source {
     pub fn name(&self) -> PathBuf {
         match self {
             Source::File(path) => path.clone(),
-            Source::Sitemaps(locations) => PathBuf::from(locations.first().map(Location::name).unwrap_or_default()),
+            Source::Sitemaps(locations) => {
+                PathBuf::from(locations.first().map(Location::name).unwrap_or_default())
+            }
             Source::Generated(_) | Source::Stdin => PathBuf::from("<stdin>"),
         }
     }

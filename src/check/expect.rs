@@ -116,7 +116,9 @@ impl Expectations {
         let mut judge = BodyJudge::new(self);
         let mut buf = Vec::new();
         let ended = body
-            .read(self.max_body, &mut buf, |so_far| judge.look(so_far, false).is_some())
+            .read(self.max_body, &mut buf, |so_far| {
+                judge.look(so_far, false).is_some()
+            })
             .await?;
         Ok(match ended {
             Ended::Enough => judge.verdict.take().flatten(),
@@ -270,7 +272,11 @@ mod tests {
 
     #[test]
     fn a_rejected_pattern_stops_at_its_match_and_is_quoted() {
-        let body = format!("{}<p>Under Maintenance</p>{}", "y".repeat(5000), "z".repeat(50_000));
+        let body = format!(
+            "{}<p>Under Maintenance</p>{}",
+            "y".repeat(5000),
+            "z".repeat(50_000)
+        );
         let expect = expectations(&["y"], &["(?i)under maintenance|index of /"]);
         let (verdict, read) = judge(&expect, body.as_bytes(), 1024);
         assert_eq!(
@@ -351,7 +357,7 @@ mod tests {
         );
         headers.insert("strict-transport-security", "max-age=1".parse().unwrap());
         assert_eq!(expect.broken_header(&headers), None);
-        assert!(expect.is_empty() == false && !expect.reads_body());
+        assert!(!expect.is_empty() && !expect.reads_body());
     }
 
     #[test]
@@ -360,7 +366,9 @@ mod tests {
         assert_eq!(err, "`(unclosed` is not a valid regex: unclosed group");
         assert!(HeaderRule::parse("no colon here").is_err());
         assert!(HeaderRule::parse("bad name: x").is_err());
-        assert!(HeaderRule::parse("x-ok: (").unwrap_err().contains("not a valid regex"));
+        assert!(HeaderRule::parse("x-ok: (")
+            .unwrap_err()
+            .contains("not a valid regex"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod probe;
 pub mod progress;
 pub mod resume;
 pub mod shard;
-pub mod sitemap;
 pub mod sink;
+pub mod sitemap;
 pub mod summary;
 pub mod targets;

@@ -360,7 +360,9 @@ impl Document {
                     return match (self.kind, self.depth) {
                         (None, _) => Err(self.error(start, "no <urlset> or <sitemapindex>: not a sitemap")),
                         (Some(_), 0) => Ok(None),
-                        (Some(_), _) => Err(self.error(start, "the sitemap ends before its last element is closed")),
+                        (Some(_), _) => {
+                            Err(self.error(start, "the sitemap ends before its last element is closed"))
+                        }
                     };
                 }
                 // Declarations, comments, processing instructions.
@@ -513,7 +515,11 @@ impl<R: BufRead> BufRead for Tracked<R> {
         if amt > 0 {
             // The bytes are still in the buffer: `consume` follows the `fill_buf` that gave them.
             if let Ok(buf) = self.inner.fill_buf() {
-                for (i, _) in buf[..amt.min(buf.len())].iter().enumerate().filter(|(_, &b)| b == b'\n') {
+                for (i, _) in buf[..amt.min(buf.len())]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == b'\n')
+                {
                     self.lines += 1;
                     if self.recent.len() == RECENT_LINES {
                         self.recent.pop_front();

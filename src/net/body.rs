@@ -82,7 +82,9 @@ fn body_failure(err: &reqwest::Error) -> Failure {
     let failure = classify(err, Stage::Exchange);
     match failure.kind {
         // hyper's "unexpected end of body" and friends: the answer was cut short.
-        ErrorKind::Other if err.is_body() || err.is_decode() => Failure::new(ErrorKind::Reset, failure.detail),
+        ErrorKind::Other if err.is_body() || err.is_decode() => {
+            Failure::new(ErrorKind::Reset, failure.detail)
+        }
         _ => failure,
     }
 }

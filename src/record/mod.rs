@@ -161,10 +161,18 @@ pub struct Details {
 /// What the last request of a URL's check ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Response { status: u16 },
+    Response {
+        status: u16,
+    },
     /// A successful status whose answer broke a content expectation; `detail` names it.
-    Content { status: u16, detail: String },
-    Failed { kind: ErrorKind, detail: String },
+    Content {
+        status: u16,
+        detail: String,
+    },
+    Failed {
+        kind: ErrorKind,
+        detail: String,
+    },
 }
 
 /// The result of checking one URL.

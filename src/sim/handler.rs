@@ -253,9 +253,12 @@ impl Content {
                 SimBody::Bytes(Some(text.into())),
                 hsts,
             ),
-            Content::Bytes(content_type, bytes) => {
-                (Some(content_type), bytes.len() as u64, SimBody::Bytes(Some(bytes)), false)
-            }
+            Content::Bytes(content_type, bytes) => (
+                Some(content_type),
+                bytes.len() as u64,
+                SimBody::Bytes(Some(bytes)),
+                false,
+            ),
             Content::Filler(n) => (
                 Some("application/octet-stream"),
                 n,

@@ -67,7 +67,10 @@ pub fn error_page(status: u16) -> String {
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
-    html(&format!("{status} {reason}"), &format!("<h1>{status} {reason}</h1>"))
+    html(
+        &format!("{status} {reason}"),
+        &format!("<h1>{status} {reason}</h1>"),
+    )
 }
 
 fn html(title: &str, body: &str) -> String {
@@ -93,8 +96,12 @@ mod tests {
         };
         assert!(names.iter().all(|n| Page::of(n, "/", &all_ok) == Page::Normal));
         assert!(Page::Normal.render("abc.com", "/").contains("Welcome to abc.com"));
-        assert!(Page::Maintenance.render("abc.com", "/").contains("Under maintenance"));
-        assert!(Page::Parked.render("abc.com", "/").contains("This domain is parked"));
+        assert!(Page::Maintenance
+            .render("abc.com", "/")
+            .contains("Under maintenance"));
+        assert!(Page::Parked
+            .render("abc.com", "/")
+            .contains("This domain is parked"));
         assert!(error_page(404).contains("404 Not Found"));
     }
 }

@@ -56,9 +56,15 @@ fn urlset(base: &str, from: u64, pages: u64) -> String {
          xmlns:image=\"http://www.google.com/schemas/sitemap-image/1.1\">\n",
     );
     for i in from..from + pages {
-        let _ = write!(out, "  <url>\n    <loc>{base}/page/{i}</loc>\n    <lastmod>2026-11-01</lastmod>\n");
+        let _ = write!(
+            out,
+            "  <url>\n    <loc>{base}/page/{i}</loc>\n    <lastmod>2026-11-01</lastmod>\n"
+        );
         if i == from {
-            let _ = writeln!(out, "    <image:image><image:loc>{base}/logo.png</image:loc></image:image>");
+            let _ = writeln!(
+                out,
+                "    <image:image><image:loc>{base}/logo.png</image:loc></image:image>"
+            );
         }
         out.push_str("  </url>\n");
     }
