@@ -61,7 +61,8 @@ pub struct ServeArgs {
     /// Print the expected result of each target as CSV on stdout, instead of serving.
     ///
     /// The targets are given as to the checker (--input, or --length/--alphabet/--tld/--scheme);
-    /// the columns are url,status_code,success,exception,method,redirects,latency_ms,category.
+    /// the columns are url,status_code,success,exception,method,redirects,latency_ms,category,
+    /// cert_days_left,cert_issuer,page (the page a GET of a 200 reads).
     #[arg(long)]
     pub truth: bool,
 

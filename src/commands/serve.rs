@@ -14,7 +14,7 @@ use crate::exit_code::Exit;
 use crate::sim::{truth, HostLimit, HostStats, RetryAfter, SimOptions, SimServer};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
-const TRUTH_COLUMNS: [&str; 10] = [
+const TRUTH_COLUMNS: [&str; 11] = [
     "url",
     "status_code",
     "success",
@@ -25,6 +25,7 @@ const TRUTH_COLUMNS: [&str; 10] = [
     "category",
     "cert_days_left",
     "cert_issuer",
+    "page",
 ];
 
 pub fn run(args: ServeArgs) -> Result<Exit> {

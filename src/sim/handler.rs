@@ -215,30 +215,20 @@ fn content(req: &plan::Request<'_>, action: &Action, tls: bool, opts: &super::Si
     else {
         return Content::Empty;
     };
-    if let Some(route) = req.path.strip_prefix("/_/") {
-        return match route.split_once('/') {
-            Some(("bytes", n)) => n.parse().map_or(Content::Empty, Content::Filler),
-            Some(("page", kind)) => {
-                let page = match kind {
-                    "maintenance" => Page::Maintenance,
-                    "parked" => Page::Parked,
-                    _ => Page::Normal,
-                };
-                Content::Html {
-                    text: page.render(req.host, req.path),
-                    hsts: false,
-                }
-            }
-            _ => Content::Empty,
-        };
+    if let Some(n) = req.path.strip_prefix("/_/bytes/") {
+        return n.parse().map_or(Content::Empty, Content::Filler);
     }
     let name = plan::name_of(req.host, req.path);
-    let text = match status {
-        200 => Page::of(name, req.path, opts).render(name, req.path),
-        400.. => error_page(status),
+    let text = match (status, Page::at(req.host, req.path, opts)) {
+        (200, Some(page)) => page.render(name, req.path),
+        (400.., _) => error_page(status),
         _ => return Content::Empty,
     };
-    let hsts = tls && status == 200 && opts.profile != Profile::AllOk && Page::hsts(name, opts);
+    let hsts = tls
+        && status == 200
+        && opts.profile != Profile::AllOk
+        && Page::hsts(name, opts)
+        && !req.path.starts_with("/_/");
     Content::Html { text, hsts }
 }
 

@@ -36,6 +36,18 @@ impl Page {
         }
     }
 
+    /// The page a 200 of `path` on `host` shows: a `/_/page/KIND` route's, no page for the other
+    /// routes, else the name's (`plan::name_of`).
+    pub(crate) fn at(host: &str, path: &str, opts: &SimOptions) -> Option<Page> {
+        match path.strip_prefix("/_/") {
+            Some("page/normal") => Some(Page::Normal),
+            Some("page/maintenance") => Some(Page::Maintenance),
+            Some("page/parked") => Some(Page::Parked),
+            Some(_) => None,
+            None => Some(Page::of(super::plan::name_of(host, path), path, opts)),
+        }
+    }
+
     /// Whether the name's answers over TLS carry `Strict-Transport-Security` (four names in five).
     pub fn hsts(name: &str, opts: &SimOptions) -> bool {
         splitmix64(name_hash(name, opts.seed) ^ 0x4575) % 5 != 0
