@@ -126,6 +126,13 @@ impl Expectations {
         })
     }
 
+    /// The body expectation a whole body at hand breaks (what `judge` says of an answer with
+    /// this body, for the demo's scoring).
+    pub fn broken_body(&self, body: &[u8]) -> Option<String> {
+        let cut = body.len() > self.max_body;
+        BodyJudge::new(self).finish(&body[..body.len().min(self.max_body)], cut)
+    }
+
     /// The first header expectation `headers` break, in words.
     pub fn broken_header(&self, headers: &HeaderMap) -> Option<String> {
         self.headers.iter().find_map(|rule| {
@@ -332,6 +339,33 @@ mod tests {
                 assert_eq!(judge(&expect, body, piece).0, whole, "{expect:?} by {piece}");
             }
         }
+    }
+
+    #[test]
+    fn a_whole_body_gets_the_verdict_of_one_read_in_pieces() {
+        let expect = Expectations {
+            max_body: 10,
+            ..expectations(&["Welcome"], &["parked"])
+        };
+        assert_eq!(expect.broken_body(b"Welcome!"), None);
+        assert_eq!(
+            expect.broken_body(b"Welcome, this is parked"),
+            None,
+            "what lies past the limit is never seen, rejected or not"
+        );
+        assert_eq!(
+            expect.broken_body(b"Welcome parked"),
+            None,
+            "`parked` starts past byte 10"
+        );
+        assert_eq!(
+            expect.broken_body(b"parked Welcome"),
+            Some("body matches /parked/: \"parked\"".to_string())
+        );
+        assert_eq!(
+            expect.broken_body(b"xxxxxxxxxxWelcome"),
+            Some("body does not match /Welcome/ in its first 10 bytes".to_string())
+        );
     }
 
     #[test]

@@ -298,7 +298,7 @@ mod tests {
         assert!(rows[1].starts_with("http://abc.com,"));
         assert_eq!(
             rows[2],
-            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA"
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA,"
         );
         assert!(
             rows[1].ends_with(",,"),
