@@ -1,253 +1,25 @@
-//! `--sitemap PATH_OR_URL`: the `<loc>` URLs of sitemaps (sitemaps.org protocol) as the entries
-//! of a target list, read on the pipeline's reader thread like a file, through the same
-//! `--shard` and `--resume` filters.
-//!
-//! Streamed: `quick-xml`'s pull reader over a buffered reader (gunzipped by `flate2` when the
-//! bytes start as gzip does, whatever the name says), one `<loc>` at a time, so checks start at
-//! the first and memory does not grow with the sitemap. A sitemap index's sitemaps are fetched
-//! in turn, as they are reached, through the check's own client (`--ca-cert`, `--resolve`,
-//! proxies), waiting on the runtime from this thread. A broken sitemap ends the entries with an
-//! error naming the sitemap, the line and the column.
+//! One sitemap document as it is read: quick-xml's pull reader over a buffered reader (gunzipped
+//! when the bytes start as gzip does), the `<loc>` of each entry one at a time, and where the
+//! reader is (line and column) for an error.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::time::Duration;
 
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::NsReader;
-use url::Url;
 
-use super::probe::redirect_target;
-use super::targets::{redact, Entry};
-use crate::error::{Error, Result};
-use crate::net::client::{Client, Credentials, Hop};
-use crate::record::Method;
+use super::{SitemapError, Source, BUFFER};
 
 /// The namespace of sitemaps and sitemap indexes; elements without one are taken as well.
 const SITEMAP_NS: &[u8] = b"http://www.sitemaps.org/schemas/sitemap/0.9";
 /// The longest element or text accepted: a `<loc>` is at most 2,048 characters by the
 /// protocol, and without a bound one endless text (a gzip bomb, say) would fill memory.
 const MOST_EVENT: u64 = 1 << 20;
-/// Indexes within indexes (the protocol allows none; some sites nest them).
-const MOST_DEPTH: usize = 4;
-/// Redirects followed to a sitemap.
-const MOST_REDIRECTS: u32 = 10;
-const BUFFER: usize = 64 * 1024;
-
-/// Where a sitemap is: an http(s) URL, or else a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    Url(Url),
-    File(PathBuf),
-}
-
-impl Location {
-    pub fn parse(text: &str) -> Location {
-        let lower = text.to_ascii_lowercase();
-        match Url::parse(text) {
-            Ok(url) if lower.starts_with("http://") || lower.starts_with("https://") => Location::Url(url),
-            _ => Location::File(PathBuf::from(text)),
-        }
-    }
-
-    /// As error messages name it.
-    pub fn name(&self) -> String {
-        match self {
-            Location::Url(url) => redact(url),
-            Location::File(path) => path.display().to_string(),
-        }
-    }
-}
-
-/// A sitemap that cannot be read: which one, and why (with the line and column of the XML).
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {message}")]
-pub struct SitemapError {
-    pub name: String,
-    pub message: String,
-}
-
-impl From<SitemapError> for io::Error {
-    fn from(e: SitemapError) -> Self {
-        io::Error::new(io::ErrorKind::InvalidData, e)
-    }
-}
-
-impl From<SitemapError> for Error {
-    fn from(e: SitemapError) -> Self {
-        Error::InputContent {
-            path: e.name.into(),
-            message: e.message,
-        }
-    }
-}
-
-/// How sitemaps are fetched over HTTP: the check's client, with `timeout` for the answer's head
-/// and for each wait on its body.
-#[derive(Clone)]
-pub struct Fetch {
-    pub client: Client,
-    pub timeout: Duration,
-    pub runtime: tokio::runtime::Handle,
-}
-
-type Source = Box<dyn BufRead + Send>;
-
-impl Fetch {
-    /// GET `url` (redirects followed) and return its body as a reader; waits on the runtime, so
-    /// call it from a thread outside it.
-    fn get(&self, url: &Url) -> std::result::Result<Source, String> {
-        let answer = self
-            .runtime
-            // Made inside `block_on`: a timer needs the runtime's context.
-            .block_on(async { tokio::time::timeout(self.timeout, self.follow(url)).await })
-            .map_err(|_| format!("no answer within {:?}", self.timeout))??;
-        let body = answer.body.ok_or("the answer was not kept")?;
-        Ok(Box::new(BufReader::with_capacity(
-            BUFFER,
-            body.blocking(self.runtime.clone(), self.timeout),
-        )))
-    }
-
-    async fn follow(&self, url: &Url) -> std::result::Result<crate::net::client::Answer, String> {
-        let mut url = url.clone();
-        for _ in 0..=MOST_REDIRECTS {
-            let hop = Hop {
-                method: Method::Get,
-                credentials: Credentials::Send,
-                keep_alive: false,
-                keep_body: true,
-            };
-            let answer = self
-                .client
-                .send(&url, hop)
-                .await
-                .map_err(|f| format!("cannot fetch ({}): {}", f.kind, f.detail))?;
-            match redirect_target(&url, &answer) {
-                Some(next) => url = next?,
-                None if answer.status.is_success() => return Ok(answer),
-                None => return Err(format!("cannot fetch: the answer is {}", answer.status)),
-            }
-        }
-        Err(format!("cannot fetch: more than {MOST_REDIRECTS} redirects"))
-    }
-}
-
-/// Open the sitemaps that are files now (a missing one is an error before anything is
-/// written), and return what reads every sitemap's entries, on the reader thread.
-pub fn open(
-    locations: &[Location],
-    fetch: Fetch,
-) -> Result<impl FnOnce() -> Box<dyn Iterator<Item = io::Result<Entry>>> + Send> {
-    let mut queue = VecDeque::new();
-    for location in locations {
-        let opened = match location {
-            Location::File(path) => {
-                let file = File::open(path).map_err(|source| Error::Input {
-                    path: path.clone(),
-                    source,
-                })?;
-                Some(Box::new(BufReader::with_capacity(BUFFER, file)) as Source)
-            }
-            Location::Url(_) => None,
-        };
-        queue.push_back((location.clone(), opened));
-    }
-    Ok(move || {
-        Box::new(Sitemaps {
-            queue,
-            open: Vec::new(),
-            fetch,
-            failed: false,
-        }) as Box<dyn Iterator<Item = io::Result<Entry>>>
-    })
-}
-
-/// The pages of every sitemap in order, an index's sitemaps in place of the index.
-struct Sitemaps {
-    /// The sitemaps given, with the files already open.
-    queue: VecDeque<(Location, Option<Source>)>,
-    /// The sitemaps being read: an index below the sitemap it lists.
-    open: Vec<Document>,
-    fetch: Fetch,
-    failed: bool,
-}
-
-impl Iterator for Sitemaps {
-    type Item = io::Result<Entry>;
-
-    fn next(&mut self) -> Option<io::Result<Entry>> {
-        if self.failed {
-            return None;
-        }
-        let result = self.advance().transpose()?;
-        self.failed = result.is_err();
-        Some(result.map(Entry::Text).map_err(io::Error::from))
-    }
-}
-
-impl Sitemaps {
-    /// The next page URL, `None` at the end of the last sitemap.
-    fn advance(&mut self) -> std::result::Result<Option<String>, SitemapError> {
-        loop {
-            let Some(doc) = self.open.last_mut() else {
-                let Some((location, opened)) = self.queue.pop_front() else {
-                    return Ok(None);
-                };
-                let name = location.name();
-                let source = match (location, opened) {
-                    (_, Some(source)) => source,
-                    (Location::Url(url), None) => self.fetch.get(&url).map_err(|message| SitemapError {
-                        name: name.clone(),
-                        message,
-                    })?,
-                    (Location::File(_), None) => unreachable!("files are opened by `open`"),
-                };
-                self.open.push(Document::new(name, source)?);
-                continue;
-            };
-            match doc.next_loc()? {
-                None => {
-                    self.open.pop();
-                }
-                Some(loc) if doc.kind == Some(Kind::Index) => {
-                    let child = self.child(&loc)?;
-                    self.open.push(child);
-                }
-                Some(loc) => return Ok(Some(loc)),
-            }
-        }
-    }
-
-    /// Fetch the sitemap `loc` that the index on top lists.
-    fn child(&self, loc: &str) -> std::result::Result<Document, SitemapError> {
-        let index = self.open.last().expect("an index is open");
-        let at = |message: String| SitemapError {
-            name: index.name.clone(),
-            message: format!("{}: {message}", index.position()),
-        };
-        if self.open.len() >= MOST_DEPTH {
-            return Err(at(format!("indexes nested more than {MOST_DEPTH} deep")));
-        }
-        let url = Url::parse(loc)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| at(format!("the sitemap `{loc}` is not an http(s) URL")))?;
-        let name = redact(&url);
-        let source = self.fetch.get(&url).map_err(|message| SitemapError {
-            name: name.clone(),
-            message,
-        })?;
-        Document::new(name, source)
-    }
-}
 
 /// What a sitemap lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     /// `<urlset>`: pages.
     Pages,
     /// `<sitemapindex>`: sitemaps.
@@ -255,10 +27,10 @@ enum Kind {
 }
 
 /// One sitemap being read.
-struct Document {
-    name: String,
+pub(super) struct Document {
+    pub(super) name: String,
     reader: NsReader<Tracked<Source>>,
-    kind: Option<Kind>,
+    pub(super) kind: Option<Kind>,
     /// Open elements.
     depth: usize,
     /// Inside a `<url>` (`<sitemap>` of an index) at depth 2.
@@ -269,7 +41,7 @@ struct Document {
 
 impl Document {
     /// Start reading `source`, gunzipping it if it is gzip.
-    fn new(name: String, mut source: Source) -> std::result::Result<Document, SitemapError> {
+    pub(super) fn new(name: String, mut source: Source) -> std::result::Result<Document, SitemapError> {
         let gzip = source
             .fill_buf()
             .map_err(|e| SitemapError {
@@ -296,7 +68,7 @@ impl Document {
     }
 
     /// Where the reader is, as `line L, column C`.
-    fn position(&self) -> String {
+    pub(super) fn position(&self) -> String {
         self.reader.get_ref().line_column(self.reader.buffer_position())
     }
 
@@ -308,7 +80,7 @@ impl Document {
     }
 
     /// The text of the next `<loc>` of an entry, `None` at the end of the document.
-    fn next_loc(&mut self) -> std::result::Result<Option<String>, SitemapError> {
+    pub(super) fn next_loc(&mut self) -> std::result::Result<Option<String>, SitemapError> {
         let mut buf = Vec::new();
         loop {
             buf.clear();
@@ -530,5 +302,67 @@ impl<R: BufRead> BufRead for Tracked<R> {
         }
         self.consumed += amt as u64;
         self.inner.consume(amt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locs(text: &str) -> Result<Vec<String>, String> {
+        let mut doc = Document::new(
+            "t.xml".into(),
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut found = Vec::new();
+        while let Some(loc) = doc.next_loc().map_err(|e| e.to_string())? {
+            found.push(loc);
+        }
+        Ok(found)
+    }
+
+    #[test]
+    fn only_the_locs_of_entries_count_decoded_and_trimmed() {
+        let text = r#"<?xml version="1.0"?>
+<!-- a comment -->
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url><loc>
+    https://a.test/?x=1&amp;y=&#50;</loc><image:image><image:loc>https://a.test/i.png</image:loc></image:image></url>
+  <url><lastmod>2026-01-01</lastmod><loc><![CDATA[https://a.test/b]]></loc></url>
+  <loc>https://a.test/not-in-an-entry</loc>
+</urlset>"#;
+        assert_eq!(
+            locs(text).unwrap(),
+            ["https://a.test/?x=1&y=2", "https://a.test/b"]
+        );
+        let index = "<sitemapindex><sitemap><loc>https://a.test/s1.xml</loc></sitemap></sitemapindex>";
+        assert_eq!(locs(index).unwrap(), ["https://a.test/s1.xml"]);
+        assert_eq!(locs("<urlset/>").unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn errors_say_the_line_and_column() {
+        let err = locs("<urlset>\n  <url><loc>a</loc></url>\n  <url><loc>b</loc></urx>\n").unwrap_err();
+        assert!(
+            err.starts_with("t.xml: line 3, column 20: not a well-formed sitemap"),
+            "{err}"
+        );
+        let err = locs("\n\n<html></html>").unwrap_err();
+        assert!(
+            err.starts_with("t.xml: line 3, column 1: not a sitemap: the root element is <html>"),
+            "{err}"
+        );
+        let err = locs("<urlset><url><loc>a</loc></url>").unwrap_err();
+        assert!(err.contains("ends before its last element is closed"), "{err}");
+        assert!(locs("<urlset><url><loc>&nbsp;</loc></url></urlset>")
+            .unwrap_err()
+            .contains("unknown entity &nbsp;"));
+    }
+
+    #[test]
+    fn one_endless_text_is_refused_not_buffered() {
+        let text = format!("<urlset><url><loc>{}</loc></url></urlset>", "a".repeat(3 << 20));
+        assert!(locs(&text).unwrap_err().contains("over 1 MiB"));
     }
 }
