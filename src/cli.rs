@@ -241,6 +241,13 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_proxy: bool,
 
+    /// Speak HTTP/1.1 only: offer no HTTP/2 in TLS ALPN.
+    ///
+    /// By default HTTPS offers HTTP/2 and HTTP/1.1, as browsers do, and the server picks; the
+    /// URLs of one HTTP/2 host then share one connection. Plain HTTP is always HTTP/1.1.
+    #[arg(long)]
+    pub http1: bool,
+
     /// Ask this name server (IP or IP:PORT, UDP) instead of the system's (repeatable).
     #[arg(long = "dns-server", value_name = "ADDR", value_parser = parse_dns_server)]
     pub dns_servers: Vec<std::net::SocketAddr>,

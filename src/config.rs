@@ -94,6 +94,7 @@ impl CheckConfig {
                 // A kept connection waits for the host's next request, which may wait out
                 // --host-interval first.
                 pool_idle: POOL_IDLE + Duration::from_millis(args.host_interval),
+                http2: !args.http1,
             },
             probe: ProbeConfig {
                 method,

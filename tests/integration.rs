@@ -27,3 +27,5 @@ mod hosts;
 // Content expectations and sitemaps as input (issue 21).
 mod content;
 mod sitemap;
+// HTTP/2 by ALPN, one connection per host, refused streams and GOAWAY (issue 22).
+mod http2;

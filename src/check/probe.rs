@@ -392,6 +392,7 @@ mod tests {
             proxy: crate::net::client::ProxyChoice::Direct,
             tls_info: false,
             pool_idle: Duration::from_secs(1),
+            http2: true,
         })
         .expect("a client");
         let target = Target::parse("https://a.com/", crate::check::targets::Scheme::Https);

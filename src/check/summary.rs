@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::check::hosts::HostsSummary;
-use crate::record::{ErrorKind, Record};
+use crate::record::{ErrorKind, HttpVersion, Record};
 
 /// Running counts over the rows written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub struct Tally {
     pub by_status: BTreeMap<u16, u64>,
     /// Days left on the certificate that expires first (`--details`).
     pub soonest_cert_days: Option<i64>,
+    /// Answers by the protocol they came over (`--details`).
+    pub by_http_version: BTreeMap<HttpVersion, u64>,
 }
 
 impl Tally {
@@ -43,6 +45,9 @@ impl Tally {
         }
         if let Some(kind) = record.error_kind() {
             *self.by_exception.entry(kind).or_default() += 1;
+        }
+        if let Some(version) = record.http_version() {
+            *self.by_http_version.entry(version).or_default() += 1;
         }
     }
 
@@ -74,6 +79,9 @@ pub struct Summary {
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
+    /// Answers by protocol (`HTTP/1.1`, `HTTP/2.0`), when `--details` noted them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_http_version: BTreeMap<HttpVersion, u64>,
     /// Why reading the targets stopped part way (a sitemap broken after its first `<loc>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_error: Option<String>,
@@ -98,6 +106,7 @@ impl Summary {
             soonest_cert_days_left: tally.soonest_cert_days,
             by_exception: tally.by_exception,
             by_status: tally.by_status,
+            by_http_version: tally.by_http_version,
             requested_concurrency: concurrency.0,
             concurrency: concurrency.1,
             peak_in_flight,
@@ -145,6 +154,14 @@ impl Summary {
                 .map(|(kind, n)| format!("{kind}: {n}"))
                 .collect();
             let _ = writeln!(s, "  by exception: {}", kinds.join(", "));
+        }
+        if !self.by_http_version.is_empty() {
+            let versions: Vec<String> = self
+                .by_http_version
+                .iter()
+                .map(|(version, n)| format!("{version}: {n}"))
+                .collect();
+            let _ = writeln!(s, "  by HTTP version: {}", versions.join(", "));
         }
         for host in self.hosts.busiest.iter().take(BUSIEST_SHOWN) {
             let f = &host.figures;
@@ -236,6 +253,7 @@ mod tests {
             json.get("soonest_cert_days_left").is_none(),
             "no certificates, no field"
         );
+        assert!(json.get("by_http_version").is_none(), "no --details, no field");
         assert_eq!(json["hosts"]["other_hosts"], 0);
     }
 
@@ -268,6 +286,7 @@ mod tests {
     fn the_tally_keeps_the_soonest_certificate() {
         let with_cert = |days_left| Record {
             details: Some(Box::new(crate::record::Details {
+                http_version: Some(crate::record::HttpVersion::Http11),
                 cert: Some(crate::record::cert::CertInfo {
                     not_after: crate::record::cert::UtcSecs(0),
                     days_left,
@@ -284,13 +303,16 @@ mod tests {
             tally.add(&with_cert(days));
         }
         assert_eq!(tally.soonest_cert_days, Some(-2));
-        let summary = Summary::new(tally, (1, 1), 1, Duration::from_secs(1));
-        assert!(summary
-            .render()
-            .contains("soonest certificate expiry: expired 2 days ago"));
         assert_eq!(
-            serde_json::to_value(&summary).unwrap()["soonest_cert_days_left"],
-            -2
+            tally.by_http_version,
+            BTreeMap::from([(crate::record::HttpVersion::Http11, 3)])
         );
+        let summary = Summary::new(tally, (1, 1), 1, Duration::from_secs(1));
+        let text = summary.render();
+        assert!(text.contains("soonest certificate expiry: expired 2 days ago"));
+        assert!(text.contains("by HTTP version: HTTP/1.1: 3"), "{text}");
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["soonest_cert_days_left"], -2);
+        assert_eq!(json["by_http_version"]["HTTP/1.1"], 3);
     }
 }

@@ -117,6 +117,7 @@ fn demo_config(
             proxy: ProxyChoice::Direct,
             tls_info: true,
             pool_idle: crate::config::POOL_IDLE,
+            http2: true,
         },
         probe: ProbeConfig {
             timeout,

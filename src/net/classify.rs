@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 use std::io;
 
 use crate::net::certs;
+use crate::net::http2;
 use crate::net::resolve::{is_local, DnsFailure};
 use crate::record::cert::UtcSecs;
 use crate::record::ErrorKind;
@@ -43,6 +44,9 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         };
         return Failure::new(kind, dns.to_string());
     }
+    if let Some(failure) = http2::failure(&chain) {
+        return failure;
+    }
     let tls = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
     // A certificate refused for its dates says when, in words and as data; otherwise the
     // innermost message says most.
@@ -58,7 +62,8 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
 }
 
 /// Every error in the chain, with the inner error of a custom `io::Error` included:
-/// `io::Error::source()` skips it and returns the inner error's own source.
+/// `io::Error::source()` skips it and returns the inner error's own source. The io error
+/// inside an `h2::Error` (the connection under HTTP/2 failed) is included too.
 fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
     let mut out = Vec::new();
     let mut next = Some(err);
@@ -66,7 +71,10 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
         out.push(e);
         next = match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
             Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
+            None => match http2::io_inside(e) {
+                Some(io) => Some(io as &(dyn StdError + 'static)),
+                None => e.source(),
+            },
         };
     }
     out

@@ -6,6 +6,9 @@
 //! Redirects are not reqwest's to follow: the probe follows them itself, so that they are
 //! counted, bounded and run under one deadline, and it decides per hop which of the user's
 //! headers go along (`Credentials`), as reqwest's own redirect policy and curl do.
+//!
+//! HTTPS offers HTTP/2 and HTTP/1.1 in ALPN (unless `--http1`); which connection a request to
+//! an HTTPS origin takes is `origins`' to say, and what HTTP/2's errors mean is `http2`'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +28,9 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::net::body;
 use crate::net::classify::{classify, Failure};
+use crate::net::http2;
 use crate::net::insecure::AnyCertificate;
+use crate::net::origins::{Origins, Route};
 use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
 
@@ -49,7 +54,14 @@ pub struct ClientConfig {
     /// connection is only kept when a request is about to follow (see `Hop::keep_alive`), and
     /// every idle one holds a socket and buffers.
     pub pool_idle: Duration,
+    /// Offer HTTP/2 in ALPN on HTTPS (off with `--http1`). Never over plain HTTP (no h2c).
+    pub http2: bool,
 }
+
+/// The largest head an HTTP/2 answer may have (its header list, as RFC 9113 counts it): about
+/// what hyper's HTTP/1.1 reader allows (its buffer of 400 KiB), not h2's default of 16 KiB,
+/// which real sites' heads of 3-16 KB of policies and cookies come close to.
+const MAX_HTTP2_HEAD: u32 = 400 * 1024;
 
 /// Which proxy the requests go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +85,8 @@ pub struct Client {
     pooled: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
+    /// Which client an HTTPS request takes, when HTTP/2 is on.
+    origins: Option<Arc<Origins>>,
 }
 
 /// The head of an answer: all a probe reads of it.
@@ -156,8 +170,12 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive_interval(None)
             .tcp_keepalive_retries(None)
             .tcp_user_timeout(None)
-            .http1_only()
             .dns_resolver(resolver.clone());
+        builder = if cfg.http2 {
+            builder.http2_max_header_list_size(MAX_HTTP2_HEAD)
+        } else {
+            builder.http1_only()
+        };
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
         } else {
@@ -178,6 +196,9 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         fresh: client(false)?,
         pooled: client(true)?,
         sensitive: Arc::new(sensitive),
+        origins: cfg
+            .http2
+            .then(|| Origins::new(cfg.pool_idle, cfg.connect_timeout)),
     })
 }
 
@@ -255,7 +276,11 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if cfg.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(config)
 }
 
@@ -264,23 +289,44 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        match self.send_once(url, how).await {
-            // A server may close an idle connection at any time, and the pool can hand it out
-            // before the close is seen: as browsers do, a keep-alive request (the only kind
-            // that can get a pooled connection) is tried once more, on a new connection.
-            Err(failure) if failure.kind == ErrorKind::Reset && how.keep_alive => {
-                self.send_once(url, how).await
-            }
-            result => result,
+        let https = url.scheme() == "https";
+        let err = match self.send_once(url, how).await {
+            Ok(answer) => return Ok(answer),
+            Err(err) => err,
+        };
+        let failure = failure(&err, https);
+        // An HTTP/2 server that refused the stream or went away did not process the request:
+        // it is sent once more, on whichever connection can take it.
+        let unprocessed = http2::unprocessed(&err);
+        if let (true, Some(origins)) = (http2::connection_lost(&err), &self.origins) {
+            origins.went_away(url);
         }
+        // A server may close an idle connection at any time, and the pool can hand it out
+        // before the close is seen: as browsers do, a keep-alive request (the only kind that
+        // can get a pooled connection) is tried once more, on a new connection. An HTTP/2
+        // stream the server reset is its answer to the request, not a stale connection.
+        let stale = failure.kind == ErrorKind::Reset && how.keep_alive && !http2::is_http2(&err);
+        if unprocessed || stale {
+            let (host, path) = (url.host_str().unwrap_or(""), url.path());
+            tracing::debug!("{host}{path}: sent again after: {}", failure.detail);
+            return self
+                .send_once(url, how)
+                .await
+                .map_err(|e| self::failure(&e, https));
+        }
+        Err(failure)
     }
 
-    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
+    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, reqwest::Error> {
         let method = match how.method {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
-        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
+        let route = match &self.origins {
+            Some(origins) if url.scheme() == "https" => origins.route(url, how.keep_alive).await,
+            _ => Route::direct(how.keep_alive),
+        };
+        let http = if route.pooled { &self.pooled } else { &self.fresh };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
             Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
@@ -296,8 +342,8 @@ impl Client {
         };
         // No body, as one that cannot be replayed (see `NoBody`).
         request = request.body(reqwest::Body::wrap(NoBody));
-        let https = url.scheme() == "https";
-        let response = request.send().await.map_err(|e| failure(&e, https))?;
+        let response = request.send().await?;
+        route.answered(response.version());
         let headers = response.headers();
         let mut answer = Answer {
             status: response.status(),
@@ -388,6 +434,7 @@ mod tests {
             proxy: ProxyChoice::Direct,
             tls_info: false,
             pool_idle: Duration::from_secs(1),
+            http2: true,
         }
     }
 

@@ -114,8 +114,9 @@ impl Method {
     }
 }
 
-/// The protocol of an answer (the `http_version` column), spelled as the `http` crate does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The protocol of an answer (the `http_version` column), spelled as the `http` crate does:
+/// what the client and the server agreed on (over HTTPS, by TLS ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum HttpVersion {
     #[serde(rename = "HTTP/0.9")]
     Http09,
@@ -142,6 +143,22 @@ impl HttpVersion {
         ]
         .into_iter()
         .find_map(|(v, ours)| (v == version).then_some(ours))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Http09 => "HTTP/0.9",
+            HttpVersion::Http10 => "HTTP/1.0",
+            HttpVersion::Http11 => "HTTP/1.1",
+            HttpVersion::Http2 => "HTTP/2.0",
+            HttpVersion::Http3 => "HTTP/3.0",
+        }
+    }
+}
+
+impl fmt::Display for HttpVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -224,6 +241,11 @@ impl Record {
             Outcome::Content { .. } => Some(ErrorKind::Content),
             Outcome::Failed { kind, .. } => Some(kind),
         }
+    }
+
+    /// The protocol of the last answer, when `--details` noted it.
+    pub fn http_version(&self) -> Option<HttpVersion> {
+        self.details.as_ref()?.http_version
     }
 
     /// Days left on the certificate of the URL's host, when `--details` read one.

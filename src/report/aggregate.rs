@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::certs::{CertFigures, CertStats};
 use super::latency::{Distribution, Percentiles};
-use crate::record::{ErrorKind, OwnedRow};
+use crate::record::{ErrorKind, HttpVersion, OwnedRow};
 
 /// What a row ended with, for latency by outcome. The order is the order of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -47,6 +47,8 @@ pub struct Aggregate {
     pub failed: u64,
     pub by_status: BTreeMap<u16, u64>,
     pub by_exception: BTreeMap<ErrorKind, u64>,
+    /// Answers by protocol, from the `--details` column `http_version`.
+    pub by_http_version: BTreeMap<HttpVersion, u64>,
     /// Latency of the URLs that got an answer; rows without `elapsed_ms` are not counted.
     #[serde(skip)]
     pub answered_ms: Distribution,
@@ -72,6 +74,9 @@ impl Aggregate {
         }
         if let Some(kind) = row.exception {
             *self.by_exception.entry(kind).or_default() += 1;
+        }
+        if let Some(version) = row.http_version {
+            *self.by_http_version.entry(version).or_default() += 1;
         }
         let Some(ms) = row.elapsed_ms else {
             return;
@@ -130,6 +135,7 @@ impl Aggregate {
                 .map(|(&code, &n)| (code, n))
                 .collect(),
             by_exception: &self.by_exception,
+            by_http_version: &self.by_http_version,
             latency_ms: LatencyFigures {
                 answered: self.answered_ms.percentiles(),
                 by_outcome: self
@@ -153,6 +159,9 @@ pub struct Figures<'a> {
     pub by_status: &'a BTreeMap<u16, u64>,
     pub error_statuses: BTreeMap<u16, u64>,
     pub by_exception: &'a BTreeMap<ErrorKind, u64>,
+    /// Only for a file written with `--details`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_http_version: &'a BTreeMap<HttpVersion, u64>,
     pub latency_ms: LatencyFigures,
     /// Only for a file written with `--details`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -242,6 +251,23 @@ mod tests {
                     },
                 },
             })
+        );
+    }
+
+    #[test]
+    fn answers_are_counted_by_http_version_when_the_file_has_the_column() {
+        let mut agg = Aggregate::default();
+        for version in [HttpVersion::Http2, HttpVersion::Http11, HttpVersion::Http2] {
+            agg.add(&OwnedRow {
+                http_version: Some(version),
+                ..row(Some(200), true, None, Some(1))
+            });
+        }
+        agg.add(&row(None, false, Some(ErrorKind::Dns), Some(3)));
+        let json = serde_json::to_value(agg.figures()).unwrap();
+        assert_eq!(
+            json["by_http_version"],
+            serde_json::json!({"HTTP/1.1": 1, "HTTP/2.0": 2})
         );
     }
 

@@ -41,6 +41,16 @@ pub fn render(agg: &Aggregate) -> String {
     out.push_str(&bars("Exceptions", kinds));
     out.push('\n');
     out.push_str(&latency(agg));
+    if !agg.by_http_version.is_empty() {
+        out.push('\n');
+        let mut versions: Vec<(String, u64)> = agg
+            .by_http_version
+            .iter()
+            .map(|(version, &n)| (version.to_string(), n))
+            .collect();
+        versions.sort_by_key(|&(_, n)| std::cmp::Reverse(n)); // stable: ties oldest first
+        out.push_str(&bars("HTTP versions (of answers)", versions));
+    }
     if agg.certs.detailed_rows > 0 {
         out.push('\n');
         out.push_str(&certificates(&agg.certs));
@@ -252,6 +262,14 @@ Days left
         );
         assert_eq!(section, expected);
         assert!(!render(&Aggregate::default()).contains("Certificates"));
+        // with_cert rows came over HTTP/1.1.
+        let versions =
+            &text[text.find("HTTP versions").expect("a section")..text.find("Certificates").unwrap()];
+        assert_eq!(
+            versions,
+            format!("HTTP versions (of answers)\n  HTTP/1.1  {full}  3\n\n")
+        );
+        assert!(!render(&Aggregate::default()).contains("HTTP versions"));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 #![allow(dead_code, reason = "each test file uses its own part of the helpers")]
 
+pub mod http2;
+
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;

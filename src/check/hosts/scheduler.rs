@@ -17,6 +17,11 @@ use crate::check::targets::Target;
 /// Targets read, when the input has them ready, before one is sent: so that a URL knows whether
 /// the next ones of its host are behind it (and keeps its connection for them).
 const WINDOW: usize = 64;
+/// How long the first target waits for the window to fill while the input is still arriving (a
+/// reader thread just started, a pipe): otherwise the first URLs of a host go before the others
+/// are read, each asks to close and takes a connection of its own, where an HTTP/2 host would
+/// have carried them all on one.
+const WARM_UP: Duration = Duration::from_millis(20);
 
 /// What the scheduler yields: a target, with the permit of its host (none for an invalid line,
 /// which is never sent).
@@ -38,6 +43,8 @@ pub struct Scheduler<S> {
     /// Hosts held back by a pause or the interval, by when it ends.
     timers: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
     sleep: Pin<Box<Sleep>>,
+    /// Until when the first target waits for the window (see `WARM_UP`); `None` once past.
+    warm_up: Option<Option<Instant>>,
 }
 
 impl<S: Stream<Item = Target> + Unpin> Scheduler<S> {
@@ -53,7 +60,24 @@ impl<S: Stream<Item = Target> + Unpin> Scheduler<S> {
             candidates: BTreeSet::new(),
             timers: BinaryHeap::new(),
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            warm_up: Some(None),
         }
+    }
+
+    /// Whether the first target should still wait for more of the input (see `WARM_UP`).
+    fn warming_up(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(until) = self.warm_up else {
+            return false;
+        };
+        let until = until.unwrap_or_else(|| Instant::now() + WARM_UP);
+        self.warm_up = Some(Some(until));
+        if self.input_done || self.held >= self.look_ahead.min(WINDOW) || Instant::now() >= until {
+            self.warm_up = None;
+            return false;
+        }
+        self.sleep.as_mut().reset(until);
+        // Woken by the input or at the end of the warm-up, whichever comes first.
+        self.sleep.as_mut().poll(cx).is_pending()
     }
 
     /// Queue a valid target under its host; hand back one that has no host.
@@ -164,6 +188,9 @@ impl<S: Stream<Item = Target> + Unpin> Stream for Scheduler<S> {
                     Poll::Pending => break,
                 }
             }
+            if this.warming_up(cx) {
+                return Poll::Pending;
+            }
             if let Some(next) = this.next_ready() {
                 return Poll::Ready(Some(next));
             }
@@ -261,6 +288,34 @@ mod tests {
         assert_eq!(summary.busiest[0].host, "https://a.test:443");
         assert_eq!(summary.busiest[0].figures.requests, 4);
         assert_eq!(summary.busiest[0].figures.max_in_flight, 2);
+    }
+
+    #[tokio::test]
+    async fn the_first_target_waits_a_moment_for_the_ones_behind_it() {
+        let target = |u: &str| Target::parse(u, Scheme::Https);
+        for (gap, behind_it) in [
+            (Duration::from_millis(5), true),
+            (Duration::from_millis(300), false),
+        ] {
+            let hosts = Hosts::new(policy(6));
+            let (tx, rx) = futures::channel::mpsc::unbounded();
+            tx.unbounded_send(target("a.test/1")).unwrap();
+            let late = tokio::spawn(async move {
+                tokio::time::sleep(gap).await;
+                let _ = tx.unbounded_send(target("a.test/2"));
+            });
+            let mut s = Scheduler::new(rx, hosts.clone(), 100);
+            let started = Instant::now();
+            let (first, permit) = s.next().await.expect("a target");
+            assert_eq!(first.display(), "https://a.test/1");
+            let permit = permit.expect("a permit");
+            assert_eq!(!permit.last_of_host(), behind_it, "{gap:?}");
+            assert!(
+                started.elapsed() < Duration::from_millis(250),
+                "{gap:?}: at most the warm-up"
+            );
+            late.abort();
+        }
     }
 
     #[tokio::test]
