@@ -39,6 +39,8 @@ fn client(server: &SimServer, names: &[&str], timeout: Duration) -> Client {
         .redirect(Policy::none())
         .pool_max_idle_per_host(0)
         .no_proxy()
+        // The checker's limit on an HTTP/2 head (h2's own is 16 KiB).
+        .http2_max_header_list_size(400 * 1024)
         .timeout(timeout);
     for name in names {
         builder = builder.resolve(name, server.addr());
@@ -108,40 +110,80 @@ async fn follow(client: &Client, start: &str, limit: u32) -> (StatusCode, u32) {
     (StatusCode::LOOP_DETECTED, limit)
 }
 
+/// A name whose site answers `ok` and offers HTTP/2 under `opts`.
+fn http2_name(opts: &SimOptions) -> String {
+    (b'a'..=b'z')
+        .flat_map(|a| (b'a'..=b'z').map(move |b| format!("{}{}.com", char::from(a), char::from(b))))
+        .find(|name| {
+            let site = Site::of(name, opts);
+            site.http2 && site.category == Category::Ok
+        })
+        .expect("two in five names offer HTTP/2")
+}
+
+/// Every explicit route of `host` over `scheme` answers as the module docs say.
+async fn routes_answer_as_documented(server: &SimServer, client: &Client, scheme: &str, host: &str) {
+    let at = |path| url(server, scheme, host, path);
+    let how = format!("{scheme}://{host}");
+    assert_eq!(status(client, Method::HEAD, &at("/_/status/418")).await, 418);
+    assert_eq!(status(client, Method::GET, &at("/_/status/999")).await, 999);
+    assert_eq!(status(client, Method::HEAD, &at("/_/head405")).await, 405);
+    assert_eq!(status(client, Method::GET, &at("/_/head405")).await, 200);
+    assert_eq!(status(client, Method::HEAD, &at("/_/head501")).await, 501);
+    assert_eq!(status(client, Method::GET, &at("/_/head501")).await, 200);
+    assert_eq!(
+        status(client, Method::HEAD, &at("/_/big-head/60000")).await,
+        200,
+        "{how}"
+    );
+    assert_eq!(
+        follow(client, &at("/_/redirect/3"), 10).await,
+        (StatusCode::OK, 3)
+    );
+    assert_eq!(
+        follow(client, &at("/_/loop"), 10).await,
+        (StatusCode::LOOP_DETECTED, 10)
+    );
+    let started = Instant::now();
+    assert_eq!(status(client, Method::HEAD, &at("/_/slow/300")).await, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(failure(client, &at("/_/reset")).await, ErrorKind::Reset, "{how}");
+    assert_eq!(
+        failure(client, &at("/_/garbage")).await,
+        ErrorKind::Protocol,
+        "{how}"
+    );
+}
+
 #[tokio::test]
 async fn explicit_routes_answer_as_documented_over_http_and_https() {
     let server = start(instant()).await;
     let client = client(&server, &["localhost"], Duration::from_secs(5));
     for scheme in ["http", "https"] {
-        let at = |path| url(&server, scheme, "localhost", path);
-        assert_eq!(status(&client, Method::HEAD, &at("/_/status/418")).await, 418);
-        assert_eq!(status(&client, Method::GET, &at("/_/status/999")).await, 999);
-        assert_eq!(status(&client, Method::HEAD, &at("/_/head405")).await, 405);
-        assert_eq!(status(&client, Method::GET, &at("/_/head405")).await, 200);
-        assert_eq!(status(&client, Method::HEAD, &at("/_/head501")).await, 501);
-        assert_eq!(status(&client, Method::GET, &at("/_/head501")).await, 200);
-        assert_eq!(
-            follow(&client, &at("/_/redirect/3"), 10).await,
-            (StatusCode::OK, 3)
-        );
-        assert_eq!(
-            follow(&client, &at("/_/loop"), 10).await,
-            (StatusCode::LOOP_DETECTED, 10)
-        );
-        let started = Instant::now();
-        assert_eq!(status(&client, Method::HEAD, &at("/_/slow/300")).await, 200);
-        assert!(started.elapsed() >= Duration::from_millis(300));
-        assert_eq!(
-            failure(&client, &at("/_/reset")).await,
-            ErrorKind::Reset,
-            "{scheme}"
-        );
-        assert_eq!(
-            failure(&client, &at("/_/garbage")).await,
-            ErrorKind::Protocol,
-            "{scheme}"
-        );
+        routes_answer_as_documented(&server, &client, scheme, "localhost").await;
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn explicit_routes_answer_alike_over_http2_to_the_names_that_offer_it() {
+    let server = start(instant()).await;
+    let name = http2_name(&instant());
+    let client = client(&server, &[name.as_str()], Duration::from_secs(5));
+    let response = client
+        .head(url(&server, "https", &name, "/"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2, "{name}");
+    routes_answer_as_documented(&server, &client, "https", &name).await;
+    // Over plain HTTP the same name speaks HTTP/1.1 (no h2c).
+    let response = client
+        .head(url(&server, "http", &name, "/"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
     server.shutdown().await;
 }
 
@@ -303,7 +345,7 @@ fn serve_truth_prints_the_header_and_one_row_per_target() {
         lines.next(),
         Some(
             "url,status_code,success,exception,method,redirects,latency_ms,category,\
-             cert_days_left,cert_issuer,page"
+             cert_days_left,cert_issuer,page,http_version"
         )
     );
     assert_eq!(lines.clone().count(), 676);
@@ -342,6 +384,7 @@ fn a_real_check_agrees_with_the_truth_on_every_row() {
             "3",
             "-c",
             "25",
+            "--details",
         ])
         .arg("--resolve")
         .arg(format!("*:443:{}", server.addr()))
@@ -354,7 +397,7 @@ fn a_real_check_agrees_with_the_truth_on_every_row() {
     runtime.block_on(server.shutdown());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut rows = csv::Reader::from_reader(out.stdout.as_slice());
-    let (mut checked, mut seen) = (0, HashSet::new());
+    let (mut checked, mut seen, mut versions) = (0, HashSet::new(), HashSet::new());
     for row in rows.deserialize::<healthcheck::record::OwnedRow>() {
         let row = row.expect("a well-formed row");
         let url = reqwest::Url::parse(&row.url).expect("a valid URL");
@@ -370,10 +413,14 @@ fn a_real_check_agrees_with_the_truth_on_every_row() {
             row.elapsed_ms,
             row.redirects
         );
+        // HTTP/2 to the names that offer it in ALPN, HTTP/1.1 to the others.
+        assert_eq!(row.http_version, expected.http_version, "{}", row.url);
+        versions.insert(row.http_version);
         seen.insert(expected.category);
         checked += 1;
     }
     assert_eq!(checked, 256);
+    assert_eq!(versions.len(), 3, "HTTP/2, HTTP/1.1, and none: {versions:?}");
     assert_eq!(
         seen.len(),
         Profile::Seed.weights().len(),

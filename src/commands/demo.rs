@@ -175,20 +175,25 @@ fn score(
         // failed before the handshake ended read none).
         let cert = (row.cert_days_left, row.cert_issuer.as_deref());
         let cert_agrees = cert.0.is_none() || cert == (truth.cert_days_left, truth.cert_issuer);
+        // The protocol too, when the row says one (HTTP/2 to the names that offer it).
+        let version_agrees = row.http_version.is_none() || row.http_version == truth.http_version;
         if (truth.status_code, truth.success, truth.exception)
             == (row.status_code, row.success, row.exception)
             && cert_agrees
+            && version_agrees
         {
             agree += 1;
         } else if first_miss.is_none() {
             first_miss = Some(format!(
-                "{}: expected {:?}/{:?} (certificate {:?}), got {:?}/{:?} (certificate {cert:?})",
+                "{}: expected {:?}/{:?} (certificate {:?}, {:?}), got {:?}/{:?} (certificate {cert:?}, {:?})",
                 row.url,
                 truth.status_code,
                 truth.exception,
                 (truth.cert_days_left, truth.cert_issuer),
+                truth.http_version,
                 row.status_code,
-                row.exception
+                row.exception,
+                row.http_version
             ));
         }
     }

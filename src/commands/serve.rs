@@ -14,7 +14,7 @@ use crate::exit_code::Exit;
 use crate::sim::{truth, HostLimit, HostStats, RetryAfter, SimOptions, SimServer};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
-const TRUTH_COLUMNS: [&str; 11] = [
+const TRUTH_COLUMNS: [&str; 12] = [
     "url",
     "status_code",
     "success",
@@ -26,6 +26,7 @@ const TRUTH_COLUMNS: [&str; 11] = [
     "cert_days_left",
     "cert_issuer",
     "page",
+    "http_version",
 ];
 
 pub fn run(args: ServeArgs) -> Result<Exit> {
@@ -298,10 +299,12 @@ mod tests {
         assert!(rows[1].starts_with("http://abc.com,"));
         assert_eq!(
             rows[2],
-            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA,"
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA,,HTTP/1.1"
         );
-        assert!(
-            rows[1].ends_with(",,"),
+        let fields: Vec<&str> = rows[1].split(',').collect();
+        assert_eq!(
+            fields[8..10],
+            ["", ""],
             "no certificate over plain HTTP: {}",
             rows[1]
         );

@@ -41,6 +41,9 @@ pub(super) struct Handler {
     pub(super) tls: bool,
     /// No request has been seen on this connection yet.
     pub(super) first: Cell<bool>,
+    /// Over HTTP/2, where a stream's fault cannot take the socket back: set to garble the
+    /// connection's next bytes (`server::Garbling`).
+    pub(super) garble: Option<Arc<AtomicBool>>,
 }
 
 impl Handler {
@@ -119,9 +122,9 @@ impl Service<Request<Incoming>> for Handler {
             } => HeaderValue::try_from(location.render(view.path)).ok(),
             _ => None,
         };
-        let (head, shared) = (view.head, self.shared.clone());
+        let (head, shared, garble) = (view.head, self.shared.clone(), self.garble.clone());
         Box::pin(async move {
-            let answer = carry_out(action, location, manner, content, head, &shared).await;
+            let answer = carry_out(action, location, manner, content, head, &shared, garble).await;
             drop(in_flight);
             answer
         })
@@ -152,6 +155,7 @@ async fn carry_out(
     content: Content,
     head: bool,
     shared: &Arc<Shared>,
+    garble: Option<Arc<AtomicBool>>,
 ) -> Answer {
     let wait = |ms: u64| async move {
         if ms > 0 {
@@ -187,6 +191,9 @@ async fn carry_out(
         }
         Action::Garbage { delay_ms } => {
             wait(delay_ms).await;
+            if let Some(garble) = garble {
+                garble.store(true, Ordering::Relaxed);
+            }
             Err(Fault::Garbage)
         }
     }

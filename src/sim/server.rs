@@ -1,7 +1,8 @@
 //! The server: one listener for HTTP/1.1 and HTTPS (told apart by the first byte), one task per
 //! connection, one request per connection (`Connection: close`, so TIME_WAIT lands on the server
 //! side, as with real one-shot hosts), except in the `site` profile, whose connections stay open
-//! for more requests as a real site's do. Per host (with the `site` profile or a host limit) it
+//! for more requests as a real site's do. HTTPS speaks HTTP/2 when ALPN chose it (the names whose
+//! site offers it), for as many streams as the client sends. Per host (with the `site` profile or a host limit) it
 //! counts connections, TLS handshakes and requests in flight. What each request gets is the
 //! `handler`'s; faults that hyper cannot express (a reset, bytes that are not HTTP) it raises as
 //! a `Fault` error, and the connection task here takes the socket back from hyper and carries
@@ -12,12 +13,14 @@ use std::collections::BTreeMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
@@ -37,6 +40,8 @@ const BACKLOG: u32 = 4096;
 const GARBAGE: &[u8] = b"NOT HTTP AT ALL\r\n\r\n";
 /// The first byte of a TLS record carrying a handshake (the ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
+/// Streams one HTTP/2 connection may have open (`SETTINGS_MAX_CONCURRENT_STREAMS`): nginx's 128.
+const MAX_STREAMS: u32 = 128;
 
 /// The simulated internet, running on the current tokio runtime.
 pub struct SimServer {
@@ -70,10 +75,13 @@ impl SimServer {
             .timer(TokioTimer::new())
             .header_read_timeout(IDLE_LIMIT);
         let hosts = (site || opts.host_limit.is_some()).then(Mutex::default);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new()).max_concurrent_streams(MAX_STREAMS);
         let shared = Arc::new(Shared {
             opts,
             tls,
             http,
+            h2,
             counters: Counters::default(),
             all_loopback,
             hosts,
@@ -196,8 +204,12 @@ async fn serve_connection(stream: TcpStream, open: Open) {
     if first[0] == TLS_HANDSHAKE {
         // A failed handshake (the client refused a mismatched certificate) or a silent client
         // ends here.
-        if let Ok(Ok(tls)) = tokio::time::timeout(IDLE_LIMIT, shared.tls.accept(stream)).await {
-            serve_http(tls, true, shared, open).await;
+        match tokio::time::timeout(IDLE_LIMIT, shared.tls.accept(stream)).await {
+            Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                serve_h2(tls, shared, open).await
+            }
+            Ok(Ok(tls)) => serve_http(tls, true, shared, open).await,
+            _ => {}
         }
     } else {
         serve_http(stream, false, shared, open).await;
@@ -231,6 +243,7 @@ async fn serve_http<T: Transport>(io: T, tls: bool, shared: Arc<Shared>, open: O
         reset_after: reset_after.clone(),
         tls,
         first: Cell::new(true),
+        garble: None,
     };
     let mut conn = shared.http.serve_connection(TokioIo::new(io), handler);
     // Without shutdown, so that the socket can be taken back whatever happened.
@@ -256,5 +269,73 @@ async fn serve_http<T: Transport>(io: T, tls: bool, shared: Arc<Shared>, open: O
         None => {
             let _ = io.shutdown().await;
         }
+    }
+}
+
+/// An HTTP/2 connection, its streams answered by one handler, until the client closes it. A
+/// stream's fault is the stream's: a reset is `RST_STREAM` (`INTERNAL_ERROR`, hyper's answer to a
+/// handler's error), garbage is bytes that are not HTTP/2 frames written over the connection,
+/// which ends it. A reset after a complete answer is not carried out: an HTTP/2 connection
+/// outlives its answers, and the client has its answer anyway.
+async fn serve_h2(io: tokio_rustls::server::TlsStream<TcpStream>, shared: Arc<Shared>, open: Open) {
+    let garble = Arc::new(AtomicBool::new(false));
+    let handler = Handler {
+        shared: shared.clone(),
+        reset_after: Arc::new(AtomicBool::new(false)),
+        tls: true,
+        first: Cell::new(true),
+        garble: Some(garble.clone()),
+    };
+    let io = Garbling {
+        inner: io,
+        garble,
+        written: 0,
+    };
+    // However it ends, the connection is over: nothing to carry out after it.
+    let _ = shared.h2.serve_connection(TokioIo::new(io), handler).await;
+    drop(open);
+}
+
+/// A connection's transport that, once told to, writes `GARBAGE` in place of the next bytes,
+/// flushes it and fails every write after: the client reads something that is not a frame.
+struct Garbling<T> {
+    inner: T,
+    garble: Arc<AtomicBool>,
+    written: usize,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Garbling<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Garbling<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.garble.load(Ordering::Relaxed) {
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        }
+        while this.written < GARBAGE.len() {
+            let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &GARBAGE[this.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            this.written += n;
+        }
+        ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+        Poll::Ready(Err(io::Error::other("the simulated garbage ends the connection")))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

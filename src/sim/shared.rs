@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::TokioExecutor;
 
 use super::profile::SimOptions;
 use super::tls::Tls;
@@ -73,6 +74,7 @@ pub(super) struct Shared {
     pub(super) opts: SimOptions,
     pub(super) tls: Tls,
     pub(super) http: http1::Builder,
+    pub(super) h2: http2::Builder<TokioExecutor>,
     pub(super) counters: Counters,
     pub(super) all_loopback: bool,
     /// Per host, lower case; `None` when nothing asks for it (the one-shot profiles keep no

@@ -33,7 +33,15 @@ pub struct Site {
     pub cert_days: i64,
     /// Which of `ISSUERS` signed the name's certificate.
     pub issuer: usize,
+    /// Whether its HTTPS offers HTTP/2 in ALPN (besides HTTP/1.1): `HTTP2_PERMILLE` of names,
+    /// never a `garbage` one (its fault is HTTP/1.1's kind), every site of the `site` profile,
+    /// never `localhost` (tests of HTTP/1.1's faults reach the server by that name).
+    pub http2: bool,
 }
+
+/// The share of names whose HTTPS offers HTTP/2, in permille: about what a crawl of the most
+/// visited sites finds, more than of all sites.
+pub const HTTP2_PERMILLE: u64 = 400;
 
 /// The common names of the simulated internet's CAs, the first the most common.
 pub const ISSUERS: [&str; 3] = ["Sim Encrypt R3", "Sim Trust DV CA", "Sim Global G2"];
@@ -55,12 +63,13 @@ impl Site {
     /// the server by that name get a valid certificate whatever the seed.
     pub fn of(name: &str, opts: &SimOptions) -> Site {
         let h = name_hash(name, opts.seed);
-        let category = if name.eq_ignore_ascii_case("localhost") {
-            Category::Ok
-        } else {
-            pick(opts.profile.weights(), h % 1000)
-        };
-        Site::drawn(category, h, opts)
+        if name.eq_ignore_ascii_case("localhost") {
+            return Site {
+                http2: false,
+                ..Site::drawn(Category::Ok, h, opts)
+            };
+        }
+        Site::drawn(pick(opts.profile.weights(), h % 1000), h, opts)
     }
 
     /// The page `path` of the site `host` (profile `site`): hashed from both, so each page of a
@@ -108,6 +117,7 @@ impl Site {
             reset_after: !site && (manner >> 32) % 100 < 10,
             cert_days: cert_days(category, splitmix64(h ^ 0xCE27)),
             issuer,
+            http2: site || (category != Category::Garbage && splitmix64(h ^ 0x4802) % 1000 < HTTP2_PERMILLE),
         }
     }
 }
@@ -256,6 +266,29 @@ mod tests {
             by_issuer[0] > by_issuer[1] && by_issuer[1] > by_issuer[2],
             "{by_issuer:?}"
         );
+    }
+
+    #[test]
+    fn a_share_of_names_offers_http2_and_every_site_of_the_site_profile() {
+        let opts = SimOptions::default();
+        let names = three_letter_names();
+        let h2 = names.iter().filter(|n| Site::of(n, &opts).http2).count();
+        let share = h2 as f64 / names.len() as f64;
+        assert!((share - 0.4).abs() < 0.02, "{share}");
+        let faults = SimOptions {
+            profile: Profile::Faults,
+            ..SimOptions::default()
+        };
+        assert!(names
+            .iter()
+            .map(|n| Site::of(n, &faults))
+            .all(|s| !(s.http2 && s.category == Category::Garbage)));
+        assert!(!Site::of("localhost", &opts).http2);
+        let sites = SimOptions {
+            profile: Profile::Site,
+            ..SimOptions::default()
+        };
+        assert!((0..20).all(|i| Site::of(&format!("site{i}.internal"), &sites).http2));
     }
 
     #[test]

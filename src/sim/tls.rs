@@ -4,6 +4,7 @@
 //! name's issuer and lifetime (`Site`), counted from the server's start, so `--details` has
 //! expiries to report. A name of category `tls_mismatch` gets the certificate of another name,
 //! which is how real sites fail verification most often; one of `cert_expired` gets an expired one.
+//! ALPN offers HTTP/2 besides HTTP/1.1 to the names whose site does (`Site::http2`).
 
 use std::collections::HashMap;
 use std::io;
@@ -38,8 +39,10 @@ const CACHE_LIMIT: usize = 100_000;
 /// The CA and the certificates it signs.
 pub(crate) struct Tls {
     ca_pem: String,
-    /// For every client that sends SNI (all but IP-literal URLs).
+    /// For every client that sends SNI (all but IP-literal URLs): ALPN `http/1.1`...
     by_sni: Arc<ServerConfig>,
+    /// ... or `h2` and `http/1.1`, for the names that offer HTTP/2.
+    by_sni_h2: Arc<ServerConfig>,
     certs: Arc<Certs>,
     provider: Arc<CryptoProvider>,
 }
@@ -87,10 +90,12 @@ impl Tls {
             opts: opts.clone(),
             started: OffsetDateTime::now_utc(),
         });
-        let by_sni = server_config(&provider, Arc::new(BySni(certs.clone())))?;
+        let by_sni = server_config(&provider, Arc::new(BySni(certs.clone())), HTTP1)?;
+        let by_sni_h2 = server_config(&provider, Arc::new(BySni(certs.clone())), HTTP2_AND_1)?;
         Ok(Tls {
             ca_pem,
             by_sni,
+            by_sni_h2,
             certs,
             provider,
         })
@@ -102,10 +107,11 @@ impl Tls {
     }
 
     /// The server side of a handshake. A client without SNI (an `https://127.0.0.5/...` URL)
-    /// gets a certificate for the address it connected to.
+    /// gets a certificate for the address it connected to, and HTTP/1.1.
     pub async fn accept(&self, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
         let start = LazyConfigAcceptor::new(Acceptor::default(), tcp).await?;
         let config = match start.client_hello().server_name() {
+            Some(name) if Site::of(name, &self.certs.opts).http2 => self.by_sni_h2.clone(),
             Some(_) => self.by_sni.clone(),
             None => {
                 let ip = start.io.local_addr()?.ip();
@@ -113,23 +119,28 @@ impl Tls {
                     .certs
                     .leaf(&ip.to_string())
                     .ok_or_else(|| io::Error::other(format!("cannot sign a certificate for {ip}")))?;
-                server_config(&self.provider, Arc::new(Fixed(leaf)))?
+                server_config(&self.provider, Arc::new(Fixed(leaf)), HTTP1)?
             }
         };
         start.into_stream(config).await
     }
 }
 
+/// ALPN offers, in the server's order of preference.
+const HTTP1: &[&[u8]] = &[b"http/1.1"];
+const HTTP2_AND_1: &[&[u8]] = &[b"h2", b"http/1.1"];
+
 fn server_config(
     provider: &Arc<CryptoProvider>,
     resolver: Arc<dyn ResolvesServerCert>,
+    alpn: &[&[u8]],
 ) -> io::Result<Arc<ServerConfig>> {
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.ignore_client_order = true;
     // Every check is a new connection that never resumes: tickets would be signing work per
     // handshake for nothing.

@@ -14,7 +14,7 @@ use super::page::Page;
 use super::plan::{self, Action, Request, HANG_MS};
 use super::profile::{Category, SimOptions};
 use super::site::{Site, ISSUERS};
-use crate::record::{ErrorKind, Method};
+use crate::record::{ErrorKind, HttpVersion, Method};
 
 /// The checker's default `--max-redirects`.
 const MAX_REDIRECTS: u32 = 10;
@@ -43,6 +43,10 @@ pub struct Truth {
     pub cert_issuer: Option<&'static str>,
     /// The page a GET of a 200 reads (what content expectations see); none for other answers.
     pub page: Option<Page>,
+    /// The protocol of the last answer (`--details`' `http_version`): HTTP/2 over HTTPS to a
+    /// name whose site offers it, else HTTP/1.1; none when no answer came (a redirect that
+    /// came before a timeout or a loop's end counts).
+    pub http_version: Option<HttpVersion>,
 }
 
 /// What a check of `url` (with `timeout` per request, as the checker's `--timeout`) yields.
@@ -69,6 +73,7 @@ pub fn truth(url: &Url, opts: &SimOptions, timeout: Duration) -> Truth {
         cert_days_left: None,
         cert_issuer: None,
         page: None,
+        http_version: None,
     };
     // The certificate is chosen from the SNI name before any path is seen, so a mismatched or
     // expired name fails whatever the path. IP literals send no SNI and always get a valid
@@ -99,6 +104,15 @@ pub fn truth(url: &Url, opts: &SimOptions, timeout: Duration) -> Truth {
     row.redirects = phase.redirects;
     row.latency_ms = phase.elapsed_ms;
     row.page = phase.page;
+    if phase.result.is_ok() || phase.redirects > 0 {
+        // The simulated internet redirects within the name only: one protocol throughout.
+        let http2 = url.scheme() == "https" && !plan::is_ip_literal(host) && Site::of(host, opts).http2;
+        row.http_version = Some(if http2 {
+            HttpVersion::Http2
+        } else {
+            HttpVersion::Http11
+        });
+    }
     match phase.result {
         Ok(status) => {
             row.status_code = Some(status);
