@@ -3,8 +3,8 @@
 #
 #   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
 #                                       details-tls (the same over HTTPS), throughput (2), scale (3),
-#                                       fds, sites (4: many pages per site); default: seed throughput
-#                                       scale fds sites
+#                                       fds, sites (4: many pages per site, over HTTP/2 and HTTP/1.1);
+#                                       default: seed throughput scale fds sites
 #
 # Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
 # both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
@@ -72,6 +72,8 @@ run_sites() {
         --ca-out "$work/ca.pem" --stats-json "$work/hosts.json"
     case $tool in
     healthcheck) cmd=("$bin" -q -c 256 --host-concurrency "$limit_n") ;;
+    healthcheck-http1) cmd=("$bin" -q -c 256 --host-concurrency "$limit_n" --http1) ;;
+    healthcheck-baseline) cmd=("$BASELINE" -q -c 256 --host-concurrency "$limit_n") ;;
     healthcheck-defaults) cmd=("$bin" -q) ;;
     aiohttp) cmd=(python3 scripts/aiohttp_check.py "$file" "$out" "$work/ca.pem" "$port" 256 "$limit_n") ;;
     lychee*) # no --resolve: the names go to 127.0.0.1 through a hosts file, the port goes in the URLs
@@ -94,12 +96,12 @@ run_sites() {
         exit 1
     fi
     [ "${tool#lychee}" = "$tool" ] || python3 scripts/lychee_rows.py "$work/lychee.json" > "$out"
-    local wall user sys rss_kb rows right rows_429 hs max_in_flight refused ideal
+    local wall user sys rss_kb rows right rows_429 hs max_in_flight refused ideal max_conns
     # The last line: time puts "Command exited with non-zero status" before it.
     read -r wall user sys rss_kb < <(tail -n 1 "$work/time")
-    read -r rows right rows_429 hs max_in_flight refused ideal < <(python3 scripts/sites_score.py \
+    read -r rows right rows_429 hs max_in_flight refused ideal max_conns < <(python3 scripts/sites_score.py \
         "$work/sites-truth.csv" "$out" "$work/hosts.json" "$sites_n" "$limit_n")
-    echo "$tool,$order,$((sites_n * pages_n)),$wall,$(echo "$user + $sys" | bc),$(echo "scale=1; $rss_kb / 1024" | bc),$rows,$right,$rows_429,$hs,$max_in_flight,$refused,$ideal,$(echo "scale=2; $wall / $ideal" | bc)" \
+    echo "$tool,$order,$((sites_n * pages_n)),$wall,$(echo "$user + $sys" | bc),$(echo "scale=1; $rss_kb / 1024" | bc),$rows,$right,$rows_429,$hs,$max_in_flight,$refused,$ideal,$(echo "scale=2; $wall / $ideal" | bc),$max_conns" \
         | tee -a "$sites_results"
 }
 
@@ -203,7 +205,7 @@ for w in "${workloads[@]}"; do
         # shuffled: healthcheck (-c 256 --host-concurrency 8, and at its defaults) and aiohttp
         # (limit_per_host=8) and lychee (--host-concurrency 8, at its 50 ms host interval and
         # without it) side by side, each when installed (see docs/bench-sites.md)
-        [ -f "$sites_results" ] || echo "tool,order,targets,wall_s,cpu_s,peak_rss_mib,rows,right,rows_429,handshakes_per_url,max_site_in_flight,server_429s,ideal_s,wall_over_ideal" > "$sites_results"
+        [ -f "$sites_results" ] || echo "tool,order,targets,wall_s,cpu_s,peak_rss_mib,rows,right,rows_429,handshakes_per_url,max_site_in_flight,server_429s,ideal_s,wall_over_ideal,max_site_connections" > "$sites_results"
         python3 - "$work" "$sites_n" "$pages_n" <<'PY'
 import random, sys
 work, sites, pages = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -217,7 +219,13 @@ PY
         python3 -c 'import aiohttp' 2>/dev/null || echo "aiohttp not installed (pip install aiohttp): no reference run" >&2
         lychee_names
         for order in sorted shuffled; do
-            run_sites healthcheck "$order"
+            # The sites offer HTTP/2: healthcheck's pages ride one connection per site; with
+            # --http1 (and in the build before, with BASELINE) they take keep-alive HTTP/1.1 ones.
+            for _ in $(seq "${REPEAT:-1}"); do
+                run_sites healthcheck "$order"
+                run_sites healthcheck-http1 "$order"
+                [ -z "${BASELINE:-}" ] || run_sites healthcheck-baseline "$order"
+            done
             python3 -c 'import aiohttp' 2>/dev/null && run_sites aiohttp "$order"
             [ -z "$lychee_ready" ] || { run_sites lychee-no-interval "$order"; run_sites lychee "$order"; }
         done

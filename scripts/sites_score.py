@@ -4,6 +4,7 @@ server's per-host figures (`serve --stats-json`).
 
 usage: sites_score.py TRUTH.csv OUT.csv HOSTS.json HOSTS LIMIT
 prints: rows right rows_429 handshakes_per_url max_site_in_flight server_429s ideal_s
+        max_site_connections
 """
 import csv
 import json
@@ -23,10 +24,12 @@ def main():
     handshakes = sum(s["tls_handshakes"] for s in stats.values())
     max_in_flight = max((s["max_in_flight"] for s in stats.values()), default=0)
     refused = sum(s["too_many_requests"] for s in stats.values())
+    # Over HTTP/2 a site's pages should all ride one connection.
+    max_connections = max((s["connections"] for s in stats.values()), default=0)
     # The ideal: every site busy at its limit all the time.
     ideal = sum(int(r["latency_ms"]) for r in truth.values()) / 1000.0 / (int(hosts) * int(limit))
     print(len(rows), right, rows_429, f"{handshakes / max(len(truth), 1):.3f}", max_in_flight, refused,
-          f"{ideal:.2f}")
+          f"{ideal:.2f}", max_connections)
 
 
 if __name__ == "__main__":
