@@ -11,7 +11,8 @@ use h2::Reason;
 use healthcheck::record::{ErrorKind, HttpVersion, OwnedRow};
 
 use crate::support::http2::{Behaviour, Counts, Offer, Reply, TlsServer};
-use crate::support::{healthcheck, rows};
+use crate::support::{healthcheck, ok_rows, rows, write_lines, Sim};
+use healthcheck::sim::{Profile, SimOptions};
 
 fn count(counter: &AtomicUsize) -> usize {
     Counts::get(counter)
@@ -259,4 +260,40 @@ fn a_redirect_from_an_http2_host_to_an_http1_host_reports_the_last_answers_proto
     assert_eq!(row.http_version, Some(HttpVersion::Http11));
     assert_eq!(count(&h2.counts.h2_connections), 1);
     assert_eq!(count(&h1.counts.requests), 1);
+}
+
+#[test]
+fn every_site_of_a_shuffled_sitemap_gets_one_http2_connection() {
+    // The simulated internet's sites offer HTTP/2; their pages answer after about 15 ms.
+    let sim = Sim::with(SimOptions {
+        profile: Profile::Site,
+        latency_scale: 0.1,
+        ..SimOptions::default()
+    });
+    let mut urls: Vec<String> = (0..5)
+        .flat_map(|s| (0..40).map(move |p| format!("https://s{s}.test/page/{p}")))
+        .collect();
+    // Interleaved: a site's first pages go out before the next ones of it are read.
+    urls.sort_by_key(|u| u.rsplit('/').next().map(str::to_owned));
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(&dir, "pages.txt", &urls);
+    let rows = ok_rows(
+        healthcheck()
+            .args(["-c", "50", "--host-concurrency", "6", "--details"])
+            .args(["--resolve", &sim.resolve_all(), "--ca-cert"])
+            .arg(sim.ca_file())
+            .arg("-i")
+            .arg(&input),
+    );
+    assert_eq!(rows.len(), 200);
+    assert!(rows
+        .iter()
+        .filter(|r| r.status_code.is_some())
+        .all(|r| r.http_version == Some(HttpVersion::Http2)));
+    let stats = sim.host_stats();
+    assert_eq!(stats.len(), 5, "{stats:?}");
+    for (host, figures) in stats {
+        assert_eq!(figures.connections, 1, "{host}: {figures:?}");
+        assert!(figures.max_in_flight <= 6, "{host}: {figures:?}");
+    }
 }

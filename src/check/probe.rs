@@ -97,10 +97,13 @@ pub async fn probe(
     let mut tries = Tries::default();
     let (mut throttled, mut waited, mut kept_because) = (0, Duration::ZERO, None);
     let attempt = loop {
-        let keep_alive = permit.as_ref().is_some_and(|p| !p.last_of_host());
-        let mut attempt = follow(client, cfg, &url, cfg.method, keep_alive).await;
+        let host = HostNow {
+            keep_alive: permit.as_ref().is_some_and(|p| !p.last_of_host()),
+            busy: permit.as_ref().is_some_and(HostPermit::busy_host),
+        };
+        let mut attempt = follow(client, cfg, &url, cfg.method, host).await;
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
-            attempt = follow(client, cfg, &url, Method::Get, keep_alive).await;
+            attempt = follow(client, cfg, &url, Method::Get, host).await;
         }
         let decision = match (&permit, &attempt.result) {
             (Some(host), Ok(status)) => {
@@ -204,15 +207,24 @@ fn backoff(retry: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << retry.min(5)))
 }
 
-/// One request and its redirects, all under one deadline. `keep_alive`: more URLs of the host
-/// are about to be sent, so its connection is worth keeping.
+/// What the URL's host has besides it, when its request starts.
+#[derive(Debug, Clone, Copy)]
+struct HostNow {
+    /// More URLs of the host are about to be sent, so its connection is worth keeping.
+    keep_alive: bool,
+    /// Other requests of the host are in flight or waiting (`Hop::busy_host`).
+    busy: bool,
+}
+
+/// One request and its redirects, all under one deadline.
 async fn follow(
     client: &Client,
     cfg: &ProbeConfig,
     start_url: &Url,
     method: Method,
-    keep_alive: bool,
+    host: HostNow,
 ) -> Attempt {
+    let keep_alive = host.keep_alive;
     let deadline = tokio::time::Instant::now() + cfg.timeout;
     let mut url = start_url.clone();
     let mut redirects = 0;
@@ -222,6 +234,7 @@ async fn follow(
         method,
         credentials: Credentials::Send,
         keep_alive,
+        busy_host: host.busy,
         keep_body: cfg.expect.is_some(),
     };
     let mut details = cfg.details.then(Box::<Details>::default);

@@ -121,6 +121,9 @@ pub struct Hop {
     /// Leave the connection open for another request to the same origin; otherwise ask the
     /// server to close it (`Connection: close`), so nothing idles in the pool.
     pub keep_alive: bool,
+    /// Other requests of the host are in flight or waiting: where the host speaks HTTP/2, they
+    /// all go as streams of one connection, this one too (`origins`).
+    pub busy_host: bool,
     /// Keep the answer for its body (`Answer::body`); otherwise it is dropped after the head.
     pub keep_body: bool,
 }
@@ -290,9 +293,9 @@ impl Client {
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
         let https = url.scheme() == "https";
-        let err = match self.send_once(url, how).await {
+        let (err, pooled) = match self.send_once(url, how).await {
             Ok(answer) => return Ok(answer),
-            Err(err) => err,
+            Err(unanswered) => unanswered,
         };
         let failure = failure(&err, https);
         // An HTTP/2 server that refused the stream or went away did not process the request:
@@ -302,28 +305,31 @@ impl Client {
             origins.went_away(url);
         }
         // A server may close an idle connection at any time, and the pool can hand it out
-        // before the close is seen: as browsers do, a keep-alive request (the only kind that
-        // can get a pooled connection) is tried once more, on a new connection. An HTTP/2
-        // stream the server reset is its answer to the request, not a stale connection.
-        let stale = failure.kind == ErrorKind::Reset && how.keep_alive && !http2::is_http2(&err);
+        // before the close is seen: as browsers do, a request that went through the pool is
+        // tried once more, on a new connection. An HTTP/2 stream the server reset is its answer
+        // to the request, not a stale connection.
+        let stale = failure.kind == ErrorKind::Reset && pooled && !http2::is_http2(&err);
         if unprocessed || stale {
             let (host, path) = (url.host_str().unwrap_or(""), url.path());
             tracing::debug!("{host}{path}: sent again after: {}", failure.detail);
             return self
                 .send_once(url, how)
                 .await
-                .map_err(|e| self::failure(&e, https));
+                .map_err(|(e, _)| self::failure(&e, https));
         }
         Err(failure)
     }
 
-    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, reqwest::Error> {
+    /// One request; its error comes with whether it went through the pool.
+    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, (reqwest::Error, bool)> {
         let method = match how.method {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
         let route = match &self.origins {
-            Some(origins) if url.scheme() == "https" => origins.route(url, how.keep_alive).await,
+            Some(origins) if url.scheme() == "https" => {
+                origins.route(url, how.keep_alive, how.busy_host).await
+            }
             _ => Route::direct(how.keep_alive),
         };
         let http = if route.pooled { &self.pooled } else { &self.fresh };
@@ -342,7 +348,13 @@ impl Client {
         };
         // No body, as one that cannot be replayed (see `NoBody`).
         request = request.body(reqwest::Body::wrap(NoBody));
-        let response = request.send().await?;
+        if route.pooled && !how.keep_alive {
+            // The pool for a host that may speak HTTP/2; should it speak HTTP/1.1, this is its
+            // last URL all the same (over HTTP/2, hyper drops the header).
+            request = request.header(CONNECTION, HeaderValue::from_static("close"));
+        }
+        let pooled = route.pooled;
+        let response = request.send().await.map_err(|e| (e, pooled))?;
         route.answered(response.version());
         let headers = response.headers();
         let mut answer = Answer {

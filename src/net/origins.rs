@@ -5,8 +5,8 @@
 //! requests that start while the first connection to an origin is still being set up (its
 //! protocol unknown until TLS has chosen one by ALPN) each open their own, and all but one are
 //! thrown away once they turn out to be HTTP/2: one handshake per request in flight, wasted.
-//! So, as browsers do, the first keep-alive request to an origin goes alone (the *opener*), and
-//! the others of its origin wait until its answer has come (by then its connection is in the
+//! So, as browsers do, the first request to an origin whose host has others in flight or
+//! waiting goes alone (the *opener*), and the others of its origin wait until its answer has come (by then its connection is in the
 //! pool, and the server's `SETTINGS` have been read), at most `patience`. After that:
 //! - an HTTP/2 origin: every request goes through the pooled client, the host's last URL too
 //!   (over HTTP/1.1 it would ask to close and go through the pool-less client, on a connection
@@ -19,7 +19,7 @@
 //! time; a request that starts later opens the next one, and goes alone again. A `GOAWAY` makes
 //! the next request an opener too.
 //!
-//! Only origins that had keep-alive requests are remembered (a run over distinct hosts keeps
+//! Only origins whose hosts had several requests at once are remembered (a run over distinct hosts keeps
 //! nothing here and pays one atomic load per request), and the idle ones are swept out once
 //! there are thousands.
 
@@ -133,20 +133,23 @@ impl Origins {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The route of a request to `url` (HTTPS). `keep_alive`: more requests of its host follow.
-    pub async fn route(self: &Arc<Self>, url: &Url, keep_alive: bool) -> Route {
-        if !keep_alive && self.len.load(Ordering::Relaxed) == 0 {
+    /// The route of a request to `url` (HTTPS). `keep_alive`: more requests of its host follow
+    /// (over HTTP/1.1 its connection is kept for them); `busy`: other requests of its host are
+    /// in flight or waiting (over HTTP/2 they share a connection).
+    pub async fn route(self: &Arc<Self>, url: &Url, keep_alive: bool, busy: bool) -> Route {
+        let shared = keep_alive || busy;
+        if !shared && self.len.load(Ordering::Relaxed) == 0 {
             return Route::direct(false);
         }
         // Boxed: a probe's future carries none of the waiting's state unless it routes here.
-        Box::pin(self.route_remembered(url, keep_alive)).await
+        Box::pin(self.route_remembered(url, keep_alive, shared)).await
     }
 
-    async fn route_remembered(self: &Arc<Self>, url: &Url, keep_alive: bool) -> Route {
+    async fn route_remembered(self: &Arc<Self>, url: &Url, keep_alive: bool, shared: bool) -> Route {
         let key = origin_key(url);
         let mut waited = false;
         loop {
-            match self.decide(&key, keep_alive, waited) {
+            match self.decide(&key, keep_alive, shared, waited) {
                 Ok(route) => return route,
                 Err(opening) => {
                     // Made before looking again, so an opener that ends in between wakes it.
@@ -162,11 +165,18 @@ impl Origins {
     }
 
     /// The route of a request to the origin `key`, or the opener to wait for (unless `waited`).
-    fn decide(self: &Arc<Self>, key: &str, keep_alive: bool, waited: bool) -> Result<Route, Arc<Notify>> {
+    /// `shared`: the host has other requests now or next.
+    fn decide(
+        self: &Arc<Self>,
+        key: &str,
+        keep_alive: bool,
+        shared: bool,
+        waited: bool,
+    ) -> Result<Route, Arc<Notify>> {
         let now = Instant::now();
         let mut state = self.lock();
         let Some(origin) = state.get_mut(key) else {
-            if !keep_alive {
+            if !shared {
                 return Ok(Route::direct(false));
             }
             let key: Arc<str> = key.into();
@@ -200,8 +210,8 @@ impl Origins {
                 }
             }
             Protocol::Http1 => Route::direct(keep_alive),
-            // The opener failed: the next keep-alive request tries.
-            Protocol::Unknown if keep_alive && !opening => {
+            // The opener failed: the next request of a busy host tries.
+            Protocol::Unknown if shared && !opening => {
                 origin.opening = Some(Arc::default());
                 origin.last_start = Some(now);
                 return Ok(self.opener(key.into()));
@@ -273,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn a_distinct_host_keeps_nothing_and_goes_without_the_pool() {
         let origins = origins();
-        let route = origins.route(&url("https://a.test/"), false).await;
+        let route = origins.route(&url("https://a.test/"), false, false).await;
         assert!(!route.pooled);
         assert_eq!(origins.len.load(Ordering::Relaxed), 0);
     }
@@ -282,12 +292,12 @@ mod tests {
     async fn the_first_request_opens_and_the_others_wait_for_its_answer() {
         let origins = Origins::new(Duration::from_secs(10), Duration::from_secs(10));
         let a = url("https://a.test/1");
-        let first = origins.route(&a, true).await;
+        let first = origins.route(&a, true, true).await;
         assert!(first.pooled && first.opener.is_some());
         let waiter = {
             let (origins, a) = (origins.clone(), a.clone());
             tokio::spawn(async move {
-                let route = origins.route(&a, true).await;
+                let route = origins.route(&a, true, true).await;
                 (route.pooled, route.opener.is_some())
             })
         };
@@ -298,28 +308,39 @@ mod tests {
         assert!(pooled && !opener, "a stream of the opener's connection");
         // The host's last URLs take the HTTP/2 connection too.
         for _ in 0..2 {
-            assert!(origins.route(&a, false).await.pooled);
+            assert!(origins.route(&a, false, false).await.pooled);
         }
         assert_eq!(origins.len.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_busy_host_opens_one_connection_even_from_requests_that_ask_to_close() {
+        let origins = origins();
+        let a = url("https://a.test/1");
+        let first = origins.route(&a, false, true).await;
+        assert!(first.pooled && first.opener.is_some());
+        first.answered(Version::HTTP_2);
+        let next = origins.route(&a, false, true).await;
+        assert!(next.pooled && next.opener.is_none());
     }
 
     #[tokio::test]
     async fn an_http1_origin_keeps_its_last_url_off_the_pool() {
         let origins = origins();
         let a = url("https://a.test/1");
-        origins.route(&a, true).await.answered(Version::HTTP_11);
-        let next = origins.route(&a, true).await;
+        origins.route(&a, true, true).await.answered(Version::HTTP_11);
+        let next = origins.route(&a, true, true).await;
         assert!(next.pooled && next.opener.is_none());
-        assert!(!origins.route(&a, false).await.pooled);
+        assert!(!origins.route(&a, false, false).await.pooled);
     }
 
     #[tokio::test]
     async fn a_hanging_opener_holds_the_others_up_for_its_patience_only() {
         let origins = origins();
         let a = url("https://a.test/1");
-        let _hanging = origins.route(&a, true).await;
+        let _hanging = origins.route(&a, true, true).await;
         let start = Instant::now();
-        let route = origins.route(&a, true).await;
+        let route = origins.route(&a, true, true).await;
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(50), "{waited:?}");
         assert!(route.pooled && route.opener.is_none());
@@ -329,8 +350,8 @@ mod tests {
     async fn a_failed_opener_lets_the_next_request_open() {
         let origins = origins();
         let a = url("https://a.test/1");
-        drop(origins.route(&a, true).await);
-        let next = origins.route(&a, true).await;
+        drop(origins.route(&a, true, true).await);
+        let next = origins.route(&a, true, true).await;
         assert!(next.opener.is_some());
     }
 
@@ -338,14 +359,14 @@ mod tests {
     async fn an_idle_or_gone_http2_connection_is_opened_again_by_one_request() {
         let origins = origins();
         let a = url("https://a.test/1");
-        origins.route(&a, true).await.answered(Version::HTTP_2);
-        assert!(origins.route(&a, true).await.opener.is_none());
+        origins.route(&a, true, true).await.answered(Version::HTTP_2);
+        assert!(origins.route(&a, true, true).await.opener.is_none());
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let reopen = origins.route(&a, true).await;
+        let reopen = origins.route(&a, true, true).await;
         assert!(reopen.opener.is_some(), "the pool may have dropped it");
         reopen.answered(Version::HTTP_2);
-        assert!(origins.route(&a, true).await.opener.is_none());
+        assert!(origins.route(&a, true, true).await.opener.is_none());
         origins.went_away(&a);
-        assert!(origins.route(&a, true).await.opener.is_some());
+        assert!(origins.route(&a, true, true).await.opener.is_some());
     }
 }

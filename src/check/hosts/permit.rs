@@ -39,6 +39,17 @@ impl HostPermit {
             .is_none_or(|h| h.queued == 0 && h.waiting == 0)
     }
 
+    /// Another request of the host is in flight, queued or waiting: over HTTP/2 they share one
+    /// connection (`net::origins`). The host's first requests are in flight together before
+    /// any of them starts, so none is "last" for sharing's sake, though each may ask to close.
+    pub fn busy_host(&self) -> bool {
+        let state = self.shared.lock();
+        state
+            .live
+            .get(&self.key)
+            .is_some_and(|h| h.in_flight > 1 || h.queued > 0 || h.waiting > 0)
+    }
+
     /// The host answered without asking to slow down: its limit grows back by one (AIMD); an
     /// `error` (no HTTP answer) is counted.
     pub fn answered(&self, error: bool) {

@@ -45,6 +45,8 @@ pub struct Scheduler<S> {
     sleep: Pin<Box<Sleep>>,
     /// Until when the first target waits for the window (see `WARM_UP`); `None` once past.
     warm_up: Option<Option<Instant>>,
+    /// The target queued last is alone in its host's queue.
+    alone: bool,
 }
 
 impl<S: Stream<Item = Target> + Unpin> Scheduler<S> {
@@ -61,6 +63,7 @@ impl<S: Stream<Item = Target> + Unpin> Scheduler<S> {
             timers: BinaryHeap::new(),
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
             warm_up: Some(None),
+            alone: false,
         }
     }
 
@@ -89,7 +92,8 @@ impl<S: Stream<Item = Target> + Unpin> Scheduler<S> {
         self.seq += 1;
         let queue = self.queues.entry(key.clone()).or_default();
         queue.push_back((self.seq, target));
-        if queue.len() == 1 {
+        self.alone = queue.len() == 1;
+        if self.alone {
             self.candidates.insert((self.seq, key.clone()));
         }
         self.held += 1;
@@ -199,6 +203,21 @@ impl<S: Stream<Item = Target> + Unpin> Stream for Scheduler<S> {
                     Poll::Ready(Some(target)) => {
                         if let Some(unsent) = this.enqueue(target) {
                             return Poll::Ready(Some((unsent, None)));
+                        }
+                        // A target alone in its host's queue would go with nothing behind it:
+                        // read the next one too, when it is there. A list sorted by site
+                        // reaches each new site here, a target at a time, and the site's first
+                        // target must know whether the next is of its host.
+                        if this.alone && this.held < this.look_ahead {
+                            match Pin::new(&mut this.input).poll_next(cx) {
+                                Poll::Ready(Some(next)) => {
+                                    if let Some(unsent) = this.enqueue(next) {
+                                        return Poll::Ready(Some((unsent, None)));
+                                    }
+                                }
+                                Poll::Ready(None) => this.input_done = true,
+                                Poll::Pending => {}
+                            }
                         }
                         continue;
                     }
@@ -316,6 +335,24 @@ mod tests {
             );
             late.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn a_new_site_read_beyond_the_window_knows_its_next_target_is_behind_it() {
+        let hosts = Hosts::new(policy(1));
+        let urls: Vec<String> = (0..70)
+            .map(|i| format!("a.test/{i}"))
+            .chain(["b.test/1".into(), "b.test/2".into()])
+            .collect();
+        let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let mut s = Scheduler::new(targets(&refs), hosts.clone(), 100);
+        let (_a0, _busy) = now(&mut s).expect("a.test/0");
+        let (b1, permit) = now(&mut s).expect("b.test/1, past a.test's queue");
+        assert_eq!(b1, "https://b.test/1");
+        assert!(
+            !permit.expect("a permit").last_of_host(),
+            "b.test/2 was read with it"
+        );
     }
 
     #[tokio::test]

@@ -115,6 +115,7 @@ impl Fetch {
                 method: Method::Get,
                 credentials: Credentials::Send,
                 keep_alive: false,
+                busy_host: false,
                 keep_body: true,
             };
             let answer = self
