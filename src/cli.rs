@@ -189,6 +189,9 @@ pub struct CheckArgs {
     pub insecure: bool,
 
     /// A PEM file of CA certificates added to the trust roots (repeatable).
+    ///
+    /// A server that presents one of these very certificates as its own (a self-signed one, as
+    /// `openssl req -x509` makes) is trusted as pinned, still only for its names and dates.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
 

@@ -236,6 +236,7 @@ fn summarize(cfg: &CheckConfig, run: &Run, end: SinkEnd, started: Instant, inter
         started.elapsed(),
     );
     summary.hosts = run.hosts.summary();
+    summary.stale_connection_retries = run.http.stale_retries();
     summary.interrupted = interrupted && !end.broken_pipe;
     summary.not_checked = if summary.interrupted {
         run.total.map(|t| t.saturating_sub(summary.total))

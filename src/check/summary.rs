@@ -72,6 +72,9 @@ pub struct Summary {
     pub not_checked: Option<u64>,
     /// Per host: requests, 429s, retries, errors, most in flight.
     pub hosts: HostsSummary,
+    /// Requests sent again on a new connection because the kept-alive one they went out on had
+    /// been closed by the server before any answer (`net::client::Client::send`).
+    pub stale_connection_retries: u64,
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
@@ -103,6 +106,7 @@ impl Summary {
             interrupted: false,
             not_checked: None,
             hosts: HostsSummary::default(),
+            stale_connection_retries: 0,
         }
     }
 
@@ -149,6 +153,13 @@ impl Summary {
                 s,
                 "  host {}: {} requests, {} throttled (429), {} retries, {} errors, at most {} in flight",
                 host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
+            );
+        }
+        if self.stale_connection_retries > 0 {
+            let _ = writeln!(
+                s,
+                "  {} requests sent again on a new connection: the server had closed the kept one",
+                self.stale_connection_retries
             );
         }
         match self.soonest_cert_days_left {
@@ -253,6 +264,24 @@ mod tests {
         );
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["hosts"]["busiest"][6]["requests"], 94);
+    }
+
+    #[test]
+    fn requests_sent_again_on_a_new_connection_are_counted_and_shown_when_any() {
+        let mut summary = Summary::new(Tally::default(), (10, 10), 4, Duration::from_secs(1));
+        assert!(!summary.render().contains("sent again"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["stale_connection_retries"],
+            0
+        );
+        summary.stale_connection_retries = 3;
+        assert!(summary
+            .render()
+            .contains("  3 requests sent again on a new connection: the server had closed the kept one"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["stale_connection_retries"],
+            3
+        );
     }
 
     #[test]

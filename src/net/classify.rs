@@ -5,7 +5,9 @@ use std::error::Error as StdError;
 use std::io;
 
 use crate::net::certs;
+use crate::net::client::MAX_HEADER_LINES;
 use crate::net::resolve::{is_local, DnsFailure};
+use crate::net::tls_words;
 use crate::record::cert::UtcSecs;
 use crate::record::ErrorKind;
 
@@ -44,10 +46,11 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         return Failure::new(kind, dns.to_string());
     }
     let tls = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
-    // A certificate refused for its dates says when, in words and as data; otherwise the
-    // innermost message says most.
+    // A TLS failure says which rule refused what, in words (and when a certificate expired, as
+    // data too); otherwise the innermost message says most.
     let detail = tls
-        .and_then(certs::tls_detail)
+        .map(tls_words::describe)
+        .or_else(|| too_large(&chain))
         .or_else(|| chain.last().map(|e| e.to_string()))
         .unwrap_or_else(|| err.to_string());
     Failure {
@@ -55,6 +58,17 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         detail,
         cert_expired: tls.and_then(certs::expired_on),
     }
+}
+
+/// hyper's "message head is too large", with the limits it broke.
+fn too_large(chain: &[&(dyn StdError + 'static)]) -> Option<String> {
+    chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<hyper::Error>())
+        .filter(|e| e.is_parse_too_large())
+        .map(|_| {
+            format!("response head is too large (over {MAX_HEADER_LINES} header lines, or about 400 KB)")
+        })
 }
 
 /// Every error in the chain, with the inner error of a custom `io::Error` included:
@@ -158,7 +172,7 @@ mod tests {
         let err = Outer(io::Error::new(io::ErrorKind::InvalidData, inner));
         let failure = classify(&err, Stage::Exchange);
         assert_eq!(failure.kind, ErrorKind::Tls, "rustls wins over the io kind");
-        assert_eq!(failure.detail, "unexpected error: bad handshake");
+        assert_eq!(failure.detail, "bad handshake");
     }
 
     #[test]

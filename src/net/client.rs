@@ -7,6 +7,7 @@
 //! headers go along (`Credentials`), as reqwest's own redirect policy and curl do.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,15 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::net::classify::{classify, Failure};
 use crate::net::insecure::AnyCertificate;
+use crate::net::location::Location;
+use crate::net::pinned::PinnedOrWebPki;
 use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
+
+/// The most header lines an answer's head may have. hyper's default of 100 refused real heads
+/// that curl and browsers read (120 lines of `Set-Cookie` and friends); within hyper's byte
+/// limit of about 400 KB, 1,000 lines cost one 32 KiB buffer per head parsed.
+pub const MAX_HEADER_LINES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -71,13 +79,15 @@ pub struct Client {
     pooled: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
+    /// Keep-alive requests sent again on a new connection (see `send`).
+    stale_retries: Arc<AtomicU64>,
 }
 
 /// The head of an answer: all a probe reads of it.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
-    pub location: Option<HeaderValue>,
+    pub location: Location,
     pub retry_after: Option<HeaderValue>,
     /// The address the answer came from (the proxy's, through a proxy).
     pub remote: Option<SocketAddr>,
@@ -151,6 +161,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive_retries(None)
             .tcp_user_timeout(None)
             .http1_only()
+            .http1_max_headers(MAX_HEADER_LINES)
             .dns_resolver(resolver.clone());
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
@@ -172,6 +183,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         fresh: client(false)?,
         pooled: client(true)?,
         sensitive: Arc::new(sensitive),
+        stale_retries: Arc::default(),
     })
 }
 
@@ -230,6 +242,7 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
     } else {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         for (name, pem) in &cfg.ca_pems {
             let bad = |message: String| Error::InputContent {
                 path: name.into(),
@@ -243,11 +256,24 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
             }
             for cert in certs {
                 roots
-                    .add(cert)
+                    .add(cert.clone())
                     .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+                pinned.push(cert);
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if pinned.is_empty() {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            // A `--ca-cert` certificate may be the server's own (see `pinned`).
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| Error::io("cannot set up TLS", std::io::Error::other(e)))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
+                .with_no_client_auth()
+        }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -258,23 +284,43 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        match self.send_once(url, how).await {
-            // A server may close an idle connection at any time, and the pool can hand it out
-            // before the close is seen: as browsers do, a keep-alive request (the only kind
-            // that can get a pooled connection) is tried once more, on a new connection.
-            Err(failure) if failure.kind == ErrorKind::Reset && how.keep_alive => {
-                self.send_once(url, how).await
-            }
-            result => result,
+        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
+        let https = url.scheme() == "https";
+        let err = match self.send_on(http, url, how).await {
+            Ok(answer) => return Ok(answer),
+            Err(err) => err,
+        };
+        let first = failure(&err, https);
+        if !(how.keep_alive && went_out_on_a_dead_connection(&err, &first)) {
+            return Err(first);
         }
+        // A server may close an idle connection at any time (Apache after 5 s, load balancers),
+        // and the pool can hand it out before the close is seen; the request then never
+        // reached the server. As curl and browsers do, it is sent once more (HEAD and GET are
+        // idempotent), on a connection that is surely new: the pool could hand out another
+        // dead one, and both tries would fail within a millisecond.
+        self.stale_retries.fetch_add(1, Ordering::Relaxed);
+        self.send_on(&self.fresh, url, how)
+            .await
+            .map_err(|err| failure(&err, https))
     }
 
-    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
+    /// Keep-alive requests sent again on a new connection because the kept one they went out
+    /// on turned out closed, for the summary.
+    pub fn stale_retries(&self) -> u64 {
+        self.stale_retries.load(Ordering::Relaxed)
+    }
+
+    async fn send_on(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        how: Hop,
+    ) -> std::result::Result<Answer, reqwest::Error> {
         let method = match how.method {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
-        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
             Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
@@ -290,12 +336,11 @@ impl Client {
         };
         // No body, as one that cannot be replayed (see `NoBody`).
         request = request.body(reqwest::Body::wrap(NoBody));
-        let https = url.scheme() == "https";
-        let response = request.send().await.map_err(|e| failure(&e, https))?;
+        let response = request.send().await?;
         let headers = response.headers();
         Ok(Answer {
             status: response.status(),
-            location: headers.get(LOCATION).cloned(),
+            location: Location::of(headers.get_all(LOCATION)),
             retry_after: headers.get(RETRY_AFTER).cloned(),
             remote: response.remote_addr(),
             version: response.version(),
@@ -350,6 +395,14 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
         return classify(err, stage);
     }
     classify(err, crate::net::classify::Stage::Exchange)
+}
+
+/// Whether a request failed as one sent on a connection the server had already closed does: the
+/// connection was made (or taken from the pool) and closed before any answer arrived. reqwest
+/// does not say whether the connection was a reused one, nor whether a few bytes of a head came
+/// first; only keep-alive requests can have gone out on a reused one.
+fn went_out_on_a_dead_connection(err: &reqwest::Error, failure: &Failure) -> bool {
+    !err.is_connect() && failure.kind == ErrorKind::Reset
 }
 
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.
