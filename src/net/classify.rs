@@ -62,13 +62,21 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
 
 /// hyper's "message head is too large", with the limits it broke.
 fn too_large(chain: &[&(dyn StdError + 'static)]) -> Option<String> {
-    chain
-        .iter()
-        .find_map(|e| e.downcast_ref::<hyper::Error>())
-        .filter(|e| e.is_parse_too_large())
-        .map(|_| {
-            format!("response head is too large (over {MAX_HEADER_LINES} header lines, or about 400 KB)")
-        })
+    is_too_large(chain).then(|| {
+        format!("response head is too large (over {MAX_HEADER_LINES} header lines, or about 400 KB)")
+    })
+}
+
+/// Whether hyper refused the answer's head as too large (too many lines or bytes).
+pub fn head_too_large(err: &(dyn StdError + 'static)) -> bool {
+    is_too_large(&chain(err))
+}
+
+fn is_too_large(chain: &[&(dyn StdError + 'static)]) -> bool {
+    chain.iter().any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+    })
 }
 
 /// Every error in the chain, with the inner error of a custom `io::Error` included:

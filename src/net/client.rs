@@ -23,7 +23,7 @@ use rustls::pki_types::CertificateDer;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::net::classify::{classify, Failure};
+use crate::net::classify::{classify, head_too_large, Failure};
 use crate::net::insecure::AnyCertificate;
 use crate::net::location::Location;
 use crate::net::pinned::PinnedOrWebPki;
@@ -31,8 +31,11 @@ use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
 
 /// The most header lines an answer's head may have. hyper's default of 100 refused real heads
-/// that curl and browsers read (120 lines of `Set-Cookie` and friends); within hyper's byte
-/// limit of about 400 KB, 1,000 lines cost one 32 KiB buffer per head parsed.
+/// that curl and browsers read (120 lines of `Set-Cookie` and friends). Raised, hyper fills two
+/// buffers of that many entries for every head it parses, however short: 1,000 cost 10,500
+/// instructions per answer, 12% more for the seed workload. So the clients keep hyper's 100,
+/// and an answer refused for its head is asked for once more through a client that allows
+/// 1,000 (`Client::roomy`), within the same byte limit of about 400 KB.
 pub const MAX_HEADER_LINES: usize = 1_000;
 
 #[derive(Debug, Clone)]
@@ -77,6 +80,8 @@ pub enum ProxyChoice {
 pub struct Client {
     fresh: reqwest::Client,
     pooled: reqwest::Client,
+    /// Like `fresh`, for heads of up to `MAX_HEADER_LINES` lines.
+    roomy: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
     /// Keep-alive requests sent again on a new connection (see `send`).
@@ -136,7 +141,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
     // at them again for every request; with none set, that work is skipped altogether.
     let direct = cfg.proxy == ProxyChoice::Direct
         || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
-    let client = |pool: bool| {
+    let client = |pool: bool, max_headers: Option<usize>| {
         let mut defaults = shared.clone();
         if !pool {
             // Every request of this client asks the server to close; as a default header it
@@ -161,8 +166,10 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive_retries(None)
             .tcp_user_timeout(None)
             .http1_only()
-            .http1_max_headers(MAX_HEADER_LINES)
             .dns_resolver(resolver.clone());
+        if let Some(max) = max_headers {
+            builder = builder.http1_max_headers(max);
+        }
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
         } else {
@@ -180,8 +187,9 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .map_err(|e| Error::io("cannot set up the HTTP client", std::io::Error::other(e)))
     };
     Ok(Client {
-        fresh: client(false)?,
-        pooled: client(true)?,
+        fresh: client(false, None)?,
+        pooled: client(true, None)?,
+        roomy: client(false, Some(MAX_HEADER_LINES))?,
         sensitive: Arc::new(sensitive),
         stale_retries: Arc::default(),
     })
@@ -284,25 +292,36 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
         let https = url.scheme() == "https";
-        let err = match self.send_on(http, url, how).await {
-            Ok(answer) => return Ok(answer),
-            Err(err) => err,
-        };
-        let first = failure(&err, https);
-        if !(how.keep_alive && went_out_on_a_dead_connection(&err, &first)) {
-            return Err(first);
+        let mut via = if how.keep_alive { Via::Pooled } else { Via::Fresh };
+        // At most three tries: pooled, then fresh, then roomy.
+        loop {
+            let http = match via {
+                Via::Fresh => &self.fresh,
+                Via::Pooled => &self.pooled,
+                Via::Roomy => &self.roomy,
+            };
+            let err = match self.send_on(http, url, how).await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            let failed = failure(&err, https);
+            via = match via {
+                // A server may close an idle connection at any time (Apache after 5 s, load
+                // balancers), and the pool can hand it out before the close is seen; the
+                // request then never reached the server. As curl and browsers do, it is sent
+                // once more (HEAD and GET are idempotent), on a connection that is surely new:
+                // the pool could hand out another dead one, and both tries would fail within a
+                // millisecond.
+                Via::Pooled if went_out_on_a_dead_connection(&err, &failed) => {
+                    self.stale_retries.fetch_add(1, Ordering::Relaxed);
+                    Via::Fresh
+                }
+                // Refused for its head: perhaps only for hyper's 100 lines.
+                Via::Fresh | Via::Pooled if head_too_large(&err) => Via::Roomy,
+                _ => return Err(failed),
+            };
         }
-        // A server may close an idle connection at any time (Apache after 5 s, load balancers),
-        // and the pool can hand it out before the close is seen; the request then never
-        // reached the server. As curl and browsers do, it is sent once more (HEAD and GET are
-        // idempotent), on a connection that is surely new: the pool could hand out another
-        // dead one, and both tries would fail within a millisecond.
-        self.stale_retries.fetch_add(1, Ordering::Relaxed);
-        self.send_on(&self.fresh, url, how)
-            .await
-            .map_err(|err| failure(&err, https))
     }
 
     /// Keep-alive requests sent again on a new connection because the kept one they went out
@@ -395,6 +414,14 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
         return classify(err, stage);
     }
     classify(err, crate::net::classify::Stage::Exchange)
+}
+
+/// Which of the clients a request goes through.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    Fresh,
+    Pooled,
+    Roomy,
 }
 
 /// Whether a request failed as one sent on a connection the server had already closed does: the
