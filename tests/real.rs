@@ -369,6 +369,13 @@ fn a_tls_peer_that_hangs_up_is_tls_during_the_handshake_and_reset_after() {
                 .write_stdin("https://localhost/\n"),
         );
         assert_eq!(rows[0].exception, Some(kind), "{:?}", rows[0]);
+        if kind == ErrorKind::Tls {
+            // It hangs up with the ClientHello unread: a reset.
+            assert_eq!(
+                rows[0].error_detail.as_deref(),
+                Some("the server reset the connection during the TLS handshake")
+            );
+        }
     }
 }
 

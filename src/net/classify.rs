@@ -48,16 +48,37 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
     let tls = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
     // A TLS failure says which rule refused what, in words (and when a certificate expired, as
     // data too); otherwise the innermost message says most.
+    let kind = kind_of(&chain, stage).unwrap_or(stage.fallback());
     let detail = tls
         .map(tls_words::describe)
         .or_else(|| too_large(&chain))
+        .or_else(|| hung_up_in_handshake(&chain, kind))
         .or_else(|| chain.last().map(|e| e.to_string()))
         .unwrap_or_else(|| err.to_string());
     Failure {
-        kind: kind_of(&chain, stage).unwrap_or(stage.fallback()),
+        kind,
         detail,
         cert_expired: tls.and_then(certs::expired_on),
     }
+}
+
+/// A server that hung up during the TLS handshake, in words rather than the socket's
+/// (`Connection reset by peer (os error 104)`, `tls handshake eof`).
+fn hung_up_in_handshake(chain: &[&(dyn StdError + 'static)], kind: ErrorKind) -> Option<String> {
+    use io::ErrorKind as K;
+    if kind != ErrorKind::Tls {
+        return None;
+    }
+    let how = chain
+        .iter()
+        .find_map(|e| match e.downcast_ref::<io::Error>()?.kind() {
+            K::ConnectionReset | K::ConnectionAborted => Some("reset"),
+            K::BrokenPipe | K::UnexpectedEof => Some("closed"),
+            _ => None,
+        })?;
+    Some(format!(
+        "the server {how} the connection during the TLS handshake"
+    ))
 }
 
 /// hyper's "message head is too large", with the limits it broke.
@@ -224,7 +245,17 @@ mod tests {
             K::UnexpectedEof,
             "peer closed connection without sending TLS close_notify",
         );
-        assert_eq!(classify(&eof, Stage::Handshake).kind, ErrorKind::Tls);
+        let during = classify(&eof, Stage::Handshake);
+        assert_eq!(during.kind, ErrorKind::Tls);
+        assert_eq!(
+            during.detail,
+            "the server closed the connection during the TLS handshake"
+        );
+        let reset = classify(&io::Error::from(K::ConnectionReset), Stage::Handshake);
+        assert_eq!(
+            reset.detail,
+            "the server reset the connection during the TLS handshake"
+        );
         assert_eq!(classify(&eof, Stage::Exchange).kind, ErrorKind::Reset);
     }
 
