@@ -27,3 +27,6 @@ mod hosts;
 // Where curl is right: empty and repeated Location, long heads, pinned certificates, TLS errors
 // in words, resets of reused connections, loops under load (issue 18).
 mod curl_parity;
+// Content expectations and sitemaps as input (issue 21).
+mod content;
+mod sitemap;

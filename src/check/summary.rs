@@ -37,13 +37,12 @@ impl Tally {
         if let Some(days) = record.cert_days_left() {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
         }
-        match record.status() {
-            Some(status) => *self.by_status.entry(status).or_default() += 1,
-            None => {
-                if let Some(kind) = record.error_kind() {
-                    *self.by_exception.entry(kind).or_default() += 1;
-                }
-            }
+        // A `content` row has both: the status it answered and the expectation it broke.
+        if let Some(status) = record.status() {
+            *self.by_status.entry(status).or_default() += 1;
+        }
+        if let Some(kind) = record.error_kind() {
+            *self.by_exception.entry(kind).or_default() += 1;
         }
     }
 
@@ -78,6 +77,9 @@ pub struct Summary {
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
+    /// Why reading the targets stopped part way (a sitemap broken after its first `<loc>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -107,6 +109,7 @@ impl Summary {
             not_checked: None,
             hosts: HostsSummary::default(),
             stale_connection_retries: 0,
+            input_error: None,
         }
     }
 
@@ -160,6 +163,12 @@ impl Summary {
                 s,
                 "  {} requests sent again on a new connection: the server had closed the kept one",
                 self.stale_connection_retries
+            );
+        }
+        if let Some(error) = &self.input_error {
+            let _ = writeln!(
+                s,
+                "  input stopped early: {error}; only the URLs read before it were checked"
             );
         }
         match self.soonest_cert_days_left {
