@@ -75,9 +75,10 @@ pub enum ProxyChoice {
 
 /// Built once (it loads the trust roots) and cloned into every probe: `Arc`s inside.
 ///
-/// Two reqwest clients with the same settings: requests that ask to close go through one
-/// without a pool, so that a run over distinct hosts pays nothing for pooling; keep-alive
-/// requests go through one with a pool, where the next request to the origin finds them.
+/// Reqwest clients with the same settings: requests that ask to close go through one without a
+/// pool, so that a run over distinct hosts pays nothing for pooling; keep-alive requests go
+/// through one with a pool, where the next request to the origin finds them; a third, without
+/// a pool, takes the few requests whose answer has more than 100 header lines (see `send`).
 #[derive(Clone)]
 pub struct Client {
     fresh: reqwest::Client,
