@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::probe::GetFallback;
-use crate::check::shard::{Shard, ShardBy};
+use crate::check::shard::{ShardArg, ShardBy};
 use crate::check::sink::Format;
 use crate::check::targets::Scheme;
 use crate::net::resolve::ResolveRule;
@@ -223,9 +223,19 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
 
-    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets.
-    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
-    pub shard: Option<Shard>,
+    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets; `auto`
+    /// takes K and N from a Slurm job array or a Kubernetes Indexed Job.
+    ///
+    /// Slurm: K = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT.
+    /// Kubernetes: K = JOB_COMPLETION_INDEX, N = --shard-count. With --shard-count, a Slurm
+    /// task's ID is K as it is (docs/usage.md, "Sharding").
+    #[arg(long, value_name = "K/N|auto", value_parser = ShardArg::parse)]
+    pub shard: Option<ShardArg>,
+
+    /// With --shard auto: the number of shards (a Kubernetes Job's completions).
+    #[arg(long, value_name = "N", env = "HEALTHCHECK_SHARD_COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_count: Option<u64>,
 
     /// What --shard splits on: positions (even parts) or hosts (every URL of a host in one
     /// part, so per-host limits hold across machines; parts are uneven).
@@ -235,6 +245,11 @@ pub struct CheckArgs {
     /// Skip every URL that already has a row in FILE and append the other rows to FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
     pub resume: Option<PathBuf>,
+
+    /// How long to wait, in seconds, while another healthcheck writes the same output file,
+    /// before giving up with exit 2.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_wait)]
+    pub lock_wait: Duration,
 
     /// Also write the end-of-run summary as one JSON object to PATH.
     #[arg(long, value_name = "PATH")]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::check::hosts::HostsSummary;
-use crate::record::{ErrorKind, Record};
+use crate::check::shard::{Shard, ShardBy, ShardFrom};
+use crate::record::{ErrorKind, OwnedRow, Record};
 
 /// Running counts over the rows written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,15 +33,29 @@ impl Tally {
     }
 
     pub fn add(&mut self, record: &Record) {
+        self.count(
+            record.success,
+            record.status(),
+            record.error_kind(),
+            record.cert_days_left(),
+        );
+    }
+
+    /// A row an earlier attempt wrote, read back by `--resume`.
+    pub fn add_row(&mut self, row: &OwnedRow) {
+        self.count(row.success, row.status_code, row.exception, row.cert_days_left);
+    }
+
+    fn count(&mut self, success: bool, status: Option<u16>, kind: Option<ErrorKind>, cert_days: Option<i64>) {
         self.total += 1;
-        self.successful += u64::from(record.success);
-        if let Some(days) = record.cert_days_left() {
+        self.successful += u64::from(success);
+        if let Some(days) = cert_days {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
         }
-        match record.status() {
+        match status {
             Some(status) => *self.by_status.entry(status).or_default() += 1,
             None => {
-                if let Some(kind) = record.error_kind() {
+                if let Some(kind) = kind {
                     *self.by_exception.entry(kind).or_default() += 1;
                 }
             }
@@ -75,6 +90,33 @@ pub struct Summary {
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
+    /// Rows that earlier attempts left in the `--resume` file. They are counted in `total`,
+    /// `successful`, `failed` and the breakdowns, so that these cover the whole file; this
+    /// run wrote `total - earlier_rows`.
+    pub earlier_rows: u64,
+    /// `--shard`: which part of the targets the file holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardSummary>,
+}
+
+/// The shard in the summary: K/N, what it splits on, and where K and N came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ShardSummary {
+    pub index: u64,
+    pub count: u64,
+    pub by: ShardBy,
+    pub from: ShardFrom,
+}
+
+impl From<Shard> for ShardSummary {
+    fn from(s: Shard) -> Self {
+        ShardSummary {
+            index: s.index,
+            count: s.count,
+            by: s.by,
+            from: s.from,
+        }
+    }
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -103,7 +145,33 @@ impl Summary {
             interrupted: false,
             not_checked: None,
             hosts: HostsSummary::default(),
+            earlier_rows: 0,
+            shard: None,
         }
+    }
+
+    /// Count the rows that earlier attempts left in the file too (`--resume`); the rate stays
+    /// this run's.
+    pub fn with_earlier(mut self, earlier: &Tally) -> Self {
+        self.earlier_rows += earlier.total;
+        self.total += earlier.total;
+        self.successful += earlier.successful;
+        self.failed += earlier.failed();
+        for (kind, n) in &earlier.by_exception {
+            *self.by_exception.entry(*kind).or_default() += n;
+        }
+        for (status, n) in &earlier.by_status {
+            *self.by_status.entry(*status).or_default() += n;
+        }
+        if let Some(days) = earlier.soonest_cert_days {
+            self.soonest_cert_days_left = Some(self.soonest_cert_days_left.map_or(days, |d| d.min(days)));
+        }
+        self
+    }
+
+    /// The rows this run wrote.
+    pub fn written(&self) -> u64 {
+        self.total - self.earlier_rows
     }
 
     /// The human summary for stderr.
@@ -122,11 +190,27 @@ impl Summary {
         } else {
             String::new()
         };
+        let earlier = match self.earlier_rows {
+            0 => String::new(),
+            n => format!(", plus {n} rows from earlier attempts ({} in all)", self.total),
+        };
         let _ = writeln!(
             s,
-            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}{lowered}): Successful: {} ({share:.1}%), Failed: {}",
-            self.total, self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
+            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}{lowered}){earlier}: Successful: {} ({share:.1}%), Failed: {}",
+            self.written(), self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
         );
+        if let Some(shard) = &self.shard {
+            let from = match shard.from {
+                ShardFrom::Flag => "",
+                ShardFrom::Slurm => ", from the Slurm job array",
+                ShardFrom::Kubernetes => ", from the Kubernetes Indexed Job",
+            };
+            let by = match shard.by {
+                ShardBy::Position => "position",
+                ShardBy::Host => "host",
+            };
+            let _ = writeln!(s, "  shard {}/{} by {by}{from}", shard.index, shard.count);
+        }
         if !self.by_status.is_empty() {
             let codes: Vec<String> = self
                 .by_status
