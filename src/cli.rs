@@ -333,6 +333,17 @@ mod tests {
     }
 
     #[test]
+    fn the_lock_wait_defaults_to_what_the_lock_module_says() {
+        let check = Cli::try_parse_from(["healthcheck"]).unwrap().check;
+        assert_eq!(check.lock_wait, crate::check::lock::DEFAULT_WAIT);
+        let auto = Cli::try_parse_from(["healthcheck", "--shard", "auto", "--shard-count", "8"]).unwrap();
+        assert_eq!(
+            (auto.check.shard, auto.check.shard_count),
+            (Some(crate::check::shard::ShardArg::Auto), Some(8))
+        );
+    }
+
+    #[test]
     fn host_politeness_has_browser_like_defaults() {
         let check = Cli::try_parse_from(["healthcheck"]).unwrap().check;
         assert_eq!((check.host_concurrency, check.host_interval), (6, 0));

@@ -47,6 +47,7 @@ impl LockedOutput {
         };
         let deadline = Instant::now() + wait;
         let mut waiting_since: Option<Instant> = None;
+        let mut holder = None;
         loop {
             let Some((file, created)) = open(path).map_err(failed)? else {
                 return Ok(None);
@@ -86,8 +87,10 @@ impl LockedOutput {
                 Err(TryLockError::Error(e)) => return Err(failed(e)),
                 Err(TryLockError::WouldBlock) => {}
             }
-            let holder = holder(&file);
             let now = Instant::now();
+            if waiting_since.is_none() || now >= deadline {
+                holder = holder_of(&file);
+            }
             if now >= deadline {
                 return Err(Error::Locked {
                     path: path.to_path_buf(),
@@ -210,7 +213,7 @@ fn still_at(path: &Path, _: &File) -> bool {
 /// The process holding a lock on `file`, from /proc/locks; `None` where that is not known (the
 /// holder is on another NFS client, in another PID namespace, or this is not Linux).
 #[cfg(target_os = "linux")]
-fn holder(file: &File) -> Option<u32> {
+fn holder_of(file: &File) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata().ok()?;
     let dev = meta.dev();
@@ -224,7 +227,7 @@ fn holder(file: &File) -> Option<u32> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn holder(_: &File) -> Option<u32> {
+fn holder_of(_: &File) -> Option<u32> {
     None
 }
 

@@ -146,7 +146,10 @@ fn set_up(
         Source::File(_) | Source::Stdin => None,
     };
     let edit = done.as_mut().and_then(|d| d.edit.take());
-    let earlier = done.as_ref().map(|d| earlier_rows(cfg, d)).unwrap_or_default();
+    let earlier = match (&cfg.resume, &done) {
+        (Some(path), Some(done)) => earlier_rows(path, done),
+        _ => Tally::default(),
+    };
     let (targets, reader) = open_targets(cfg, done.map(|d| d.urls))?;
     // Every input is open and valid: only now may the output change.
     if let (Some(path), Some(edit), Some(file)) = (&cfg.resume, &edit, output.as_mut()) {
@@ -270,16 +273,12 @@ async fn shut_down(
     Ok(end)
 }
 
-/// What `--resume` keeps of the file and drops (said at set-up), and the kept rows' counts.
-fn earlier_rows(cfg: &CheckConfig, done: &resume::Done) -> Tally {
+/// The counts of the rows that `--resume` keeps in FILE; what it drops is said now.
+fn earlier_rows(path: &std::path::Path, done: &resume::Done) -> Tally {
     if done.dropped > 0 || done.torn {
-        let name = cfg
-            .resume
-            .as_deref()
-            .unwrap_or(std::path::Path::new("-"))
-            .display();
         tracing::info!(
-            "{name}: keeping {} rows of earlier attempts; dropping {} rows about the run (local, cancelled){}: their URLs are checked again",
+            "{}: keeping {} rows of earlier attempts; dropping {} rows about the run (local, cancelled){}: their URLs are checked again",
+            path.display(),
             done.tally.total,
             done.dropped,
             if done.torn { " and a half-written last row" } else { "" }

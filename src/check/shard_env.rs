@@ -32,7 +32,10 @@ pub fn resolve(
             if let Some(count) = count.filter(|&c| c != shard.count) {
                 return Err(Error::usage(
                     "--shard-count",
-                    format!("{count} disagrees with --shard {}/{}", shard.index, shard.count),
+                    format!(
+                        "{count} (or HEALTHCHECK_SHARD_COUNT) disagrees with --shard {}/{}",
+                        shard.index, shard.count
+                    ),
                 ));
             }
             shard
@@ -274,7 +277,11 @@ mod tests {
             (1, 4, ShardBy::Host, ShardFrom::Flag)
         );
         let err = resolve(Some(ShardArg::Given(given)), Some(8), ShardBy::Host, env(&[])).unwrap_err();
-        assert!(err.to_string().starts_with("--shard-count: 8 disagrees"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("--shard-count: 8 (or HEALTHCHECK_SHARD_COUNT) disagrees"),
+            "{err}"
+        );
         assert_eq!(resolve(None, Some(8), ShardBy::Position, env(&[])).unwrap(), None);
     }
 }
