@@ -42,17 +42,23 @@ fi
 
 # 1. Packages. A policy-rc.d (only if none exists, removed right after) keeps the package
 #    scripts from starting munge and slurm with the system-wide configuration.
-if ! command -v slurmctld slurmd sbatch munged mungekey python3 >/dev/null; then
-    say "installing slurm-wlm, munge and python3"
+missing=
+for tool in slurmctld slurmd sbatch scancel squeue scontrol sinfo munged mungekey python3; do
+    command -v "$tool" >/dev/null || missing+=" $tool"
+done
+if [[ -n $missing ]]; then
+    say "missing:$missing; installing slurm-wlm, munge and python3"
     policy=/usr/sbin/policy-rc.d
     added_policy=
     if [[ ! -e $policy ]]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
     fi
-    install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge python3 >/dev/null; }
-    install || { apt-get update -qq && install; } || status=$?
+    log=$(mktemp)
+    install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge python3 >>"$log" 2>&1; }
+    install || { apt-get update -qq >>"$log" 2>&1 && install; } || status=$?
     [[ -n $added_policy ]] && rm -f "$policy"
-    [[ -z ${status:-} ]] || fail "apt-get install slurm-wlm munge python3 failed"
+    [[ -z ${status:-} ]] || fail "apt-get install slurm-wlm munge python3 failed: $(tail -n 5 "$log")"
+    rm -f "$log"
 fi
 
 BIN=${HEALTHCHECK_BIN:-$REPO/target/release/healthcheck}
@@ -111,11 +117,16 @@ munged --foreground --socket="$W/run/munge.socket" --key-file="$W/munge/munge.ke
     --seed-file="$W/munge/munged.seed" >>"$W/munge/munged.out" 2>&1 &
 wait_for 10 test -S "$W/run/munge.socket" || fail "munged did not start: $(cat "$W/munge/munged.out")"
 
+# A port nothing listens on, below the ephemeral range (where the kernel hands out ports to
+# every outgoing connection and `listen 0`, and so may take it before slurmd binds it).
 free_port() {
-    local port
+    local low high from to port
+    read -r low high </proc/sys/net/ipv4/ip_local_port_range
+    if ((low > 11000)); then from=10000 to=$low; else from=$((high + 1)) to=65536; fi
     while :; do
-        port=$((20000 + RANDOM % 40000))
-        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+        port=$((from + RANDOM % (to - from)))
+        python3 -c 'import socket,sys; socket.socket().bind(("", int(sys.argv[1])))' "$port" 2>/dev/null &&
+            { echo "$port"; return; }
     done
 }
 NODE=$(hostname -s)
@@ -160,14 +171,14 @@ CLUSTER=1
 slurmctld -D -i >"$W/slurmctld.out" 2>&1 &
 slurmd -D >"$W/slurmd.out" 2>&1 &
 wait_for 30 bash -c '[[ $(sinfo -h -o %t 2>/dev/null) == idle ]]' ||
-    fail "the node did not come up: $(tail -5 "$W/slurmctld.log" "$W/slurmd.log")"
+    fail "the node did not come up: $(tail -n 5 "$W/slurmctld.out" "$W/slurmd.out")"
 say "cluster up: $(sinfo -h -o '%P %D node(s) %t')"
 
 # The simulated internet, and healthcheck on the PATH the jobs inherit.
 ln -s "$BIN" "$W/bin/healthcheck"
 export PATH=$W/bin:$PATH
 (cd "$W" && exec healthcheck serve --listen 127.0.0.1:0 --latency-scale 0.5 2>"$W/serve.log") &
-wait_for 10 grep -q 'HTTP and HTTPS on' "$W/serve.log" || fail "serve did not start"
+wait_for 10 grep -qs 'HTTP and HTTPS on' "$W/serve.log" || fail "serve did not start"
 ADDR=$(grep -o 'on 127[0-9.:]*' "$W/serve.log" | head -1 | cut -c4-)
 # 8,000 names (20 letters, 3 long), 11% of which hang until the 5 s timeout: ~20 s a shard.
 FLAGS=(--scheme http --resolve "*:0:$ADDR" --alphabet abcdefghijklmnopqrst --length 3)
