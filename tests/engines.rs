@@ -167,6 +167,27 @@ fn a_killed_run_leaves_no_lock_and_the_next_run_goes_on_at_once() {
     assert_eq!(rows_once(&out).len(), 60);
 }
 
+#[test]
+fn a_run_refused_after_it_locked_a_new_output_leaves_no_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("new.csv");
+    let missing = dir.path().join("no-such-list.txt");
+    let run = healthcheck()
+        .arg("-i")
+        .arg(&missing)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!out.exists(), "the file created to be locked went again");
+}
+
 /// The URLs of `--shard auto` over the 16 names aa..dd, under `vars`, and its summary's shard.
 fn auto_shard(sim: &Sim, vars: &[(&str, String)]) -> (Vec<String>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();

@@ -28,7 +28,7 @@ use crate::check::probe::{probe, ProbeConfig};
 use crate::check::progress::{Counters, Progress};
 use crate::check::shard::select;
 use crate::check::sink::{Sink, SinkEnd, SinkSpec};
-use crate::check::summary::{ShardSummary, Summary, Tally};
+use crate::check::summary::{Summary, Tally};
 use crate::check::targets::Target;
 use crate::check::{limits, resume};
 use crate::error::{Error, Result};
@@ -298,7 +298,7 @@ fn summarize(cfg: &CheckConfig, run: &Run, end: SinkEnd, started: Instant, inter
     )
     .with_earlier(&run.earlier);
     summary.hosts = run.hosts.summary();
-    summary.shard = cfg.shard.map(ShardSummary::from);
+    summary.shard = cfg.shard;
     summary.interrupted = interrupted && !end.broken_pipe;
     summary.not_checked = if summary.interrupted {
         run.total.map(|t| t.saturating_sub(summary.written()))

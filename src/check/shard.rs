@@ -11,7 +11,7 @@ use super::targets::Target;
 /// a fair share of any region of the input (slow hosts often cluster). With `--shard-by host`,
 /// the host's hash modulo N instead: every URL of a host lands in the same shard, so per-host
 /// politeness holds across machines, at the price of uneven shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Shard {
     pub index: u64,
     pub count: u64,

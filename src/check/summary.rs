@@ -94,29 +94,10 @@ pub struct Summary {
     /// `successful`, `failed` and the breakdowns, so that these cover the whole file; this
     /// run wrote `total - earlier_rows`.
     pub earlier_rows: u64,
-    /// `--shard`: which part of the targets the file holds.
+    /// `--shard`: which part of the targets the file holds (K/N, what it splits on, and where
+    /// K and N came from).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard: Option<ShardSummary>,
-}
-
-/// The shard in the summary: K/N, what it splits on, and where K and N came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ShardSummary {
-    pub index: u64,
-    pub count: u64,
-    pub by: ShardBy,
-    pub from: ShardFrom,
-}
-
-impl From<Shard> for ShardSummary {
-    fn from(s: Shard) -> Self {
-        ShardSummary {
-            index: s.index,
-            count: s.count,
-            by: s.by,
-            from: s.from,
-        }
-    }
+    pub shard: Option<Shard>,
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -312,6 +293,52 @@ mod tests {
             "no certificates, no field"
         );
         assert_eq!(json["hosts"]["other_hosts"], 0);
+    }
+
+    #[test]
+    fn a_resumed_run_counts_the_whole_file_and_its_rate_is_its_own() {
+        let mut now = Tally::default();
+        now.add(&record(Outcome::Response { status: 200 }, true));
+        now.add(&record(Outcome::Response { status: 404 }, false));
+        let mut earlier = Tally::default();
+        earlier.add_row(&OwnedRow::sample(Some(200), None, 5));
+        earlier.add_row(&OwnedRow::sample(None, Some(ErrorKind::Timeout), 5000));
+        earlier.add_row(&OwnedRow::sample(Some(200), None, 5));
+        let mut summary = Summary::new(now, (10, 10), 2, Duration::from_secs(1)).with_earlier(&earlier);
+        summary.shard = Some(Shard {
+            index: 2,
+            count: 8,
+            by: ShardBy::Position,
+            from: ShardFrom::Slurm,
+        });
+        assert_eq!(
+            (summary.total, summary.written(), summary.earlier_rows),
+            (5, 2, 3)
+        );
+        assert_eq!((summary.successful, summary.failed), (3, 2));
+        assert_eq!(
+            summary.urls_per_second, 2.0,
+            "this run's rows over this run's time"
+        );
+        let text = summary.render();
+        assert!(
+            text.starts_with("Checked 2 URLs in 1.00 s (2 URLs/s, concurrency 10), plus 3 rows from earlier attempts (5 in all): Successful: 3 (60.0%), Failed: 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  shard 2/8 by position, from the Slurm job array"),
+            "{text}"
+        );
+        assert!(
+            text.contains("by status: 200: 3, 404: 1") && text.contains("by exception: timeout: 1"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["earlier_rows"], 3);
+        assert_eq!(
+            json["shard"],
+            serde_json::json!({"index": 2, "count": 8, "by": "position", "from": "slurm"})
+        );
     }
 
     #[test]
