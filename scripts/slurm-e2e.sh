@@ -7,7 +7,8 @@
 #  3. runs deploy/slurm-array.sh (docs/usage.md's recipe) as a job array of 4 shards against
 #     `healthcheck serve`, merges the shards as docs/usage.md does, and checks that every target
 #     has exactly one row, equal to that of a single run on one machine, and that every task's
-#     exit code reached Slurm;
+#     exit code reached Slurm; then cancels one task mid-run (Slurm must wait for healthcheck and
+#     record its exit code, 130) and submits it again alone, which completes the shard;
 #  4. runs one shard with the recipe's line *without* `exec` (a plain job script), cancels it
 #     mid-run twice, each time submitting it again at once while the cancelled healthcheck still
 #     finishes its checks in flight, and checks that the file ends complete, with no row twice;
@@ -214,7 +215,8 @@ wait_for 150 job_done "$ARRAY" || fail "job array $ARRAY did not finish: $(squeu
 codes=$(exit_codes "$ARRAY")
 say "job array $ARRAY done; exit codes:$codes"
 [[ $codes == " $SHARDS ExitCode=0:0 " ]] || fail "every task must exit 0: $codes; $(tail -n 3 "$W"/array/*.log)"
-(cd "$W/array" && { head -n 1 shard-0.csv; tail -q -n +2 shard-*.csv; } >output.csv) # docs/usage.md's merge
+MERGE=$(grep -m1 -F 'tail -q -n +2 shard-*.csv' "$REPO/docs/usage.md") || fail "docs/usage.md gives no merge command"
+(cd "$W/array" && sh -c "$MERGE") || fail "docs/usage.md's merge failed: $MERGE"
 rows "$W/array/output.csv" >"$W/array/rows.txt" || fail "the merged shards hold a URL twice"
 rows "$W/single/single.csv" >"$W/single/rows.txt"
 [[ $(wc -l <"$W/array/rows.txt") == "$TOTAL" ]] || fail "the shards hold $(wc -l <"$W/array/rows.txt") of $TOTAL targets"
@@ -226,6 +228,27 @@ for k in $(seq 0 $((SHARDS - 1))); do
 assert (sh["index"], sh["count"], sh["from"]) == (int(sys.argv[2]), int(sys.argv[3]), "slurm"), sh' \
         "$W/array/shard-$k.json" "$k" "$SHARDS" || fail "shard-$k.json does not name shard $k/$SHARDS"
 done
+
+# 3b. The recipe's task cancelled mid-run: Slurm waits for healthcheck to finish its checks in
+#     flight and records its exit code; the task submitted again alone completes the file.
+exec_task() {
+    sbatch --parsable --array=1 --export=ALL,HEALTHCHECK_SHARD_COUNT=$SHARDS --chdir="$W/exec" \
+        --output="attempt-$1.log" "$REPO/deploy/slurm-array.sh" "${FLAGS[@]}" -c 100
+}
+mkdir -p "$W/exec"
+job=$(exec_task 1)
+wait_for 60 bash -c "(( \$(cat '$W/exec/shard-1.csv' 2>/dev/null | wc -l) > 300 ))" || fail "job $job wrote no rows"
+scancel "$job"
+wait_for 30 job_done "$job" || fail "job $job did not end"
+codes=$(exit_codes "$job")
+say "cancelled the recipe's job $job at $(($(wc -l <"$W/exec/shard-1.csv") - 1)) rows; Slurm waited for healthcheck and has its exit code ($(awk '{print $2}' <<<"$codes"))"
+[[ $codes == " 1 ExitCode=130:0 " ]] || fail "a cancelled healthcheck exits 130, and Slurm says so: $codes"
+job=$(exec_task 2)
+wait_for 60 job_done "$job" || fail "job $job did not finish"
+[[ $(exit_codes "$job") == " 1 ExitCode=0:0 " ]] || fail "job $job: $(exit_codes "$job")"
+rows "$W/exec/shard-1.csv" >"$W/exec/rows.txt" || fail "the resumed shard 1 holds a URL twice"
+rows "$W/array/shard-1.csv" | diff -q - "$W/exec/rows.txt" >/dev/null || fail "the resumed shard 1 differs from the array's"
+say "submitted again, it completed shard 1: each URL once, as in the array run"
 
 # 4. A plain job script (the recipe without exec), cancelled mid-run and submitted again while
 #    the cancelled healthcheck finishes its checks in flight.
@@ -256,7 +279,7 @@ for attempt in 1 2; do
     scancel "$job"
     wait_for 20 job_done "$job" || fail "job $job was not cancelled"
     left=$(still_checking)
-    say "cancelled job $job at $(rows_now) rows; Slurm says it ended, healthcheck still running: ${left:-none}"
+    say "cancelled job $job at $(rows_now) rows; Slurm says it ended ($(exit_codes "$job" | awk '{print $2}'): the shell's), healthcheck still running: ${left:-none}"
     job=$(submit_plain $((attempt + 1)))
 done
 wait_for 120 job_done "$job" || fail "the last attempt did not finish"
