@@ -118,8 +118,16 @@ fn a_second_run_on_a_locked_resume_file_waits_for_the_first_or_gives_up_with_exi
         "{stderr}"
     );
 
-    // The first one stops as a cancelled job does, finishing its checks in flight; the waiting
-    // one then reads every row it wrote and checks the rest.
+    // The first one stops as a cancelled job does, finishing its checks in flight, once the
+    // other is waiting; that one then reads every row it wrote and checks the rest.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(&waiting_log)
+        .unwrap()
+        .contains("waiting for it to finish")
+    {
+        assert!(Instant::now() < deadline, "the third run never waited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     signal(&first, nix::sys::signal::Signal::SIGINT);
     assert_eq!(first.wait().unwrap().code(), Some(130));
     let first_rows = lines_in(&out) - 1;
