@@ -24,6 +24,9 @@ mod edges;
 mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;
+// Content expectations and sitemaps as input (issue 21).
+mod content;
+mod sitemap;
 // Sharded runs under job engines (issue 23): one writer per file, `--shard auto`, summaries of
 // resumed runs, resuming a file cut at any byte, the Slurm and Kubernetes recipes.
 mod engines;

@@ -52,13 +52,12 @@ impl Tally {
         if let Some(days) = cert_days {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
         }
-        match status {
-            Some(status) => *self.by_status.entry(status).or_default() += 1,
-            None => {
-                if let Some(kind) = kind {
-                    *self.by_exception.entry(kind).or_default() += 1;
-                }
-            }
+        // A `content` row has both: the status it answered and the expectation it broke.
+        if let Some(status) = status {
+            *self.by_status.entry(status).or_default() += 1;
+        }
+        if let Some(kind) = kind {
+            *self.by_exception.entry(kind).or_default() += 1;
         }
     }
 
@@ -98,6 +97,9 @@ pub struct Summary {
     /// K and N came from).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Why reading the targets stopped part way (a sitemap broken after its first `<loc>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -128,6 +130,7 @@ impl Summary {
             hosts: HostsSummary::default(),
             earlier_rows: 0,
             shard: None,
+            input_error: None,
         }
     }
 
@@ -214,6 +217,12 @@ impl Summary {
                 s,
                 "  host {}: {} requests, {} throttled (429), {} retries, {} errors, at most {} in flight",
                 host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
+            );
+        }
+        if let Some(error) = &self.input_error {
+            let _ = writeln!(
+                s,
+                "  input stopped early: {error}; only the URLs read before it were checked"
             );
         }
         match self.soonest_cert_days_left {
