@@ -30,3 +30,6 @@ mod curl_parity;
 // Content expectations and sitemaps as input (issue 21).
 mod content;
 mod sitemap;
+// Sharded runs under job engines (issue 23): one writer per file, `--shard auto`, summaries of
+// resumed runs, resuming a file cut at any byte, the Slurm and Kubernetes recipes.
+mod engines;

@@ -111,11 +111,24 @@ pub const PROXY_VARS: [&str; 8] = [
     "no_proxy",
 ];
 
-/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy.
+/// The job engines' variables that `--shard auto` reads: a test sets the ones it means.
+pub const ENGINE_VARS: [&str; 8] = [
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_STEP",
+    "JOB_COMPLETION_INDEX",
+    "HEALTHCHECK_SHARD_COUNT",
+];
+
+/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy
+/// or at a job engine the tests happen to run under.
 pub fn healthcheck() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("healthcheck").unwrap();
     cmd.env_remove("RUST_LOG").timeout(Duration::from_secs(120));
-    for var in PROXY_VARS {
+    for var in PROXY_VARS.iter().chain(&ENGINE_VARS) {
         cmd.env_remove(var);
     }
     cmd
