@@ -11,6 +11,7 @@
 //! an HTTPS origin takes is `origins`' to say, and what HTTP/2's errors mean is `http2`'s.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,12 +28,22 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::net::body;
-use crate::net::classify::{classify, Failure};
+use crate::net::classify::{classify, head_too_large, Failure};
 use crate::net::http2;
 use crate::net::insecure::AnyCertificate;
+use crate::net::location::Location;
 use crate::net::origins::{Origins, Route};
+use crate::net::pinned::PinnedOrWebPki;
 use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
+
+/// The most header lines an answer's head may have. hyper's default of 100 refused real heads
+/// that curl and browsers read (120 lines of `Set-Cookie` and friends). Raised, hyper fills two
+/// buffers of that many entries for every head it parses, however short: 1,000 cost 10,500
+/// instructions per answer, 12% more for the seed workload. So the clients keep hyper's 100,
+/// and an answer refused for its head is asked for once more through a client that allows
+/// 1,000 (`Client::roomy`), within the same byte limit of about 400 KB.
+pub const MAX_HEADER_LINES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -76,15 +87,20 @@ pub enum ProxyChoice {
 
 /// Built once (it loads the trust roots) and cloned into every probe: `Arc`s inside.
 ///
-/// Two reqwest clients with the same settings: requests that ask to close go through one
-/// without a pool, so that a run over distinct hosts pays nothing for pooling; keep-alive
-/// requests go through one with a pool, where the next request to the origin finds them.
+/// Reqwest clients with the same settings: requests that ask to close go through one without a
+/// pool, so that a run over distinct hosts pays nothing for pooling; keep-alive requests go
+/// through one with a pool, where the next request to the origin finds them; a third, without
+/// a pool, takes the few requests whose answer has more than 100 header lines (see `send`).
 #[derive(Clone)]
 pub struct Client {
     fresh: reqwest::Client,
     pooled: reqwest::Client,
+    /// Like `fresh`, for heads of up to `MAX_HEADER_LINES` lines.
+    roomy: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
+    /// Keep-alive requests sent again on a new connection (see `send`).
+    stale_retries: Arc<AtomicU64>,
     /// Which client an HTTPS request takes, when HTTP/2 is on.
     origins: Option<Arc<Origins>>,
 }
@@ -93,7 +109,7 @@ pub struct Client {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
-    pub location: Option<HeaderValue>,
+    pub location: Location,
     pub retry_after: Option<HeaderValue>,
     /// The address the answer came from (the proxy's, through a proxy).
     pub remote: Option<SocketAddr>,
@@ -149,7 +165,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
     // at them again for every request; with none set, that work is skipped altogether.
     let direct = cfg.proxy == ProxyChoice::Direct
         || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
-    let client = |pool: bool| {
+    let client = |pool: bool, max_headers: Option<usize>| {
         let mut defaults = shared.clone();
         if !pool {
             // Every request of this client asks the server to close; as a default header it
@@ -179,6 +195,9 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         } else {
             builder.http1_only()
         };
+        if let Some(max) = max_headers {
+            builder = builder.http1_max_headers(max);
+        }
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
         } else {
@@ -196,9 +215,11 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .map_err(|e| Error::io("cannot set up the HTTP client", std::io::Error::other(e)))
     };
     Ok(Client {
-        fresh: client(false)?,
-        pooled: client(true)?,
+        fresh: client(false, None)?,
+        pooled: client(true, None)?,
+        roomy: client(false, Some(MAX_HEADER_LINES))?,
         sensitive: Arc::new(sensitive),
+        stale_retries: Arc::default(),
         origins: cfg
             .http2
             .then(|| Origins::new(cfg.pool_idle, cfg.connect_timeout)),
@@ -260,6 +281,7 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
     } else {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         for (name, pem) in &cfg.ca_pems {
             let bad = |message: String| Error::InputContent {
                 path: name.into(),
@@ -273,11 +295,24 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
             }
             for cert in certs {
                 roots
-                    .add(cert)
+                    .add(cert.clone())
                     .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+                pinned.push(cert);
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if pinned.is_empty() {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            // A `--ca-cert` certificate may be the server's own (see `pinned`).
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| Error::io("cannot set up TLS", std::io::Error::other(e)))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
+                .with_no_client_auth()
+        }
     };
     config.alpn_protocols = if cfg.http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -293,46 +328,87 @@ impl Client {
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
         let https = url.scheme() == "https";
-        let (err, pooled) = match self.send_once(url, how).await {
-            Ok(answer) => return Ok(answer),
-            Err(unanswered) => unanswered,
-        };
-        let failure = failure(&err, https);
-        // An HTTP/2 server that refused the stream or went away did not process the request:
-        // it is sent once more, on whichever connection can take it.
-        let unprocessed = http2::unprocessed(&err);
-        if let (true, Some(origins)) = (http2::connection_lost(&err), &self.origins) {
-            origins.went_away(url);
+        let mut route = self.route(url, how).await;
+        let mut via = if route.pooled { Via::Pooled } else { Via::Fresh };
+        let mut http2_again = true;
+        // At most four tries: pooled or fresh, HTTP/2's one more, then fresh, then roomy.
+        loop {
+            let http = match via {
+                Via::Fresh => &self.fresh,
+                Via::Pooled => &self.pooled,
+                Via::Roomy => &self.roomy,
+            };
+            let err = match self.send_on(http, url, how, route).await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            let failed = failure(&err, https);
+            route = Route::direct(false);
+            via = match via {
+                // The HTTP/2 server refused the stream (`REFUSED_STREAM`) or went away
+                // (`GOAWAY`): it did not process the request; or the HTTP/2 connection under it
+                // broke. It is sent once more, on whichever connection can take it: after a
+                // `GOAWAY` or a broken connection the host's next request sets up the next one.
+                _ if http2_again && http2::send_again(&err) => {
+                    http2_again = false;
+                    if let (true, Some(origins)) = (http2::connection_lost(&err), &self.origins) {
+                        origins.went_away(url);
+                    }
+                    let (host, path) = (url.host_str().unwrap_or(""), url.path());
+                    tracing::debug!("{host}{path}: sent again after: {}", failed.detail);
+                    route = self.route(url, how).await;
+                    if route.pooled {
+                        Via::Pooled
+                    } else {
+                        Via::Fresh
+                    }
+                }
+                // A server may close an idle connection at any time (Apache after 5 s, load
+                // balancers), and the pool can hand it out before the close is seen; the
+                // request then never reached the server. As curl and browsers do, it is sent
+                // once more (HEAD and GET are idempotent), on a connection that is surely new:
+                // the pool could hand out another dead one, and both tries would fail within a
+                // millisecond. An HTTP/2 stream the server reset is its answer, not a dead
+                // connection.
+                Via::Pooled if went_out_on_a_dead_connection(&err, &failed) && !http2::is_http2(&err) => {
+                    self.stale_retries.fetch_add(1, Ordering::Relaxed);
+                    Via::Fresh
+                }
+                // Refused for its head: perhaps only for hyper's 100 lines.
+                Via::Fresh | Via::Pooled if head_too_large(&err) => Via::Roomy,
+                _ => return Err(failed),
+            };
         }
-        // A server may close an idle connection at any time, and the pool can hand it out
-        // before the close is seen: as browsers do, a request that went through the pool is
-        // tried once more, on a new connection. An HTTP/2 stream the server reset is its answer
-        // to the request, not a stale connection.
-        let stale = failure.kind == ErrorKind::Reset && pooled && !http2::is_http2(&err);
-        if unprocessed || stale {
-            let (host, path) = (url.host_str().unwrap_or(""), url.path());
-            tracing::debug!("{host}{path}: sent again after: {}", failure.detail);
-            return self
-                .send_once(url, how)
-                .await
-                .map_err(|(e, _)| self::failure(&e, https));
-        }
-        Err(failure)
     }
 
-    /// One request; its error comes with whether it went through the pool.
-    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, (reqwest::Error, bool)> {
-        let method = match how.method {
-            Method::Head => reqwest::Method::HEAD,
-            Method::Get => reqwest::Method::GET,
-        };
-        let route = match &self.origins {
+    /// Which client a request takes first: for HTTPS with HTTP/2 on, as `origins` says; else
+    /// the pool for keep-alive requests, the pool-less client for the others.
+    async fn route(&self, url: &Url, how: Hop) -> Route {
+        match &self.origins {
             Some(origins) if url.scheme() == "https" => {
                 origins.route(url, how.keep_alive, how.busy_host).await
             }
             _ => Route::direct(how.keep_alive),
+        }
+    }
+
+    /// Keep-alive requests sent again on a new connection because the kept one they went out
+    /// on turned out closed, for the summary.
+    pub fn stale_retries(&self) -> u64 {
+        self.stale_retries.load(Ordering::Relaxed)
+    }
+
+    async fn send_on(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        how: Hop,
+        route: Route,
+    ) -> std::result::Result<Answer, reqwest::Error> {
+        let method = match how.method {
+            Method::Head => reqwest::Method::HEAD,
+            Method::Get => reqwest::Method::GET,
         };
-        let http = if route.pooled { &self.pooled } else { &self.fresh };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
             Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
@@ -353,13 +429,12 @@ impl Client {
             // last URL all the same (over HTTP/2, hyper drops the header).
             request = request.header(CONNECTION, HeaderValue::from_static("close"));
         }
-        let pooled = route.pooled;
-        let response = request.send().await.map_err(|e| (e, pooled))?;
+        let response = request.send().await?;
         route.answered(response.version());
         let headers = response.headers();
         let mut answer = Answer {
             status: response.status(),
-            location: headers.get(LOCATION).cloned(),
+            location: Location::of(headers.get_all(LOCATION)),
             retry_after: headers.get(RETRY_AFTER).cloned(),
             remote: response.remote_addr(),
             version: response.version(),
@@ -419,6 +494,22 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
         return classify(err, stage);
     }
     classify(err, crate::net::classify::Stage::Exchange)
+}
+
+/// Which of the clients a request goes through.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    Fresh,
+    Pooled,
+    Roomy,
+}
+
+/// Whether a request failed as one sent on a connection the server had already closed does: the
+/// connection was made (or taken from the pool) and closed before any answer arrived. reqwest
+/// does not say whether the connection was a reused one, nor whether a few bytes of a head came
+/// first; only keep-alive requests can have gone out on a reused one.
+fn went_out_on_a_dead_connection(err: &reqwest::Error, failure: &Failure) -> bool {
+    !err.is_connect() && failure.kind == ErrorKind::Reset
 }
 
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.

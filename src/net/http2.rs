@@ -38,6 +38,13 @@ pub fn unprocessed(err: &(dyn StdError + 'static)) -> bool {
         .is_some_and(|h2| h2.is_remote() && (h2.is_go_away() || h2.reason() == Some(Reason::REFUSED_STREAM)))
 }
 
+/// Whether a request that failed on HTTP/2 is sent once more: the server did not process it
+/// (`unprocessed`), or the HTTP/2 connection under it broke (an io error inside h2; HEAD and GET
+/// may be repeated).
+pub fn send_again(err: &(dyn StdError + 'static)) -> bool {
+    unprocessed(err) || find(err).is_some_and(h2::Error::is_io)
+}
+
 /// Whether the HTTP/2 connection the request went on is gone or going (a `GOAWAY`, or the
 /// connection under it broke): the origin's next request sets up another, alone.
 pub fn connection_lost(err: &(dyn StdError + 'static)) -> bool {
