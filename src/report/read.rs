@@ -21,12 +21,20 @@ pub enum Format {
     JsonLines,
 }
 
+/// What a file held besides its rows: its format, and whether it has the `--details` columns
+/// (a CSV's header names them; JSON lines have them when a row does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub format: Format,
+    pub details: bool,
+}
+
 /// A line of the input that is not a row; the caller names the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadInput(pub String);
 
 /// Open `path` (`-` for stdin) and feed every row to `each`. The only function here doing I/O.
-pub fn for_each_row_in(path: &Path, each: impl FnMut(OwnedRow)) -> Result<()> {
+pub fn for_each_row_in(path: &Path, each: impl FnMut(OwnedRow)) -> Result<Shape> {
     let (name, input): (PathBuf, Box<dyn BufRead>) = if path.as_os_str() == "-" {
         let stdin = io::stdin();
         if stdin.is_terminal() {
@@ -67,7 +75,7 @@ fn bad(message: String) -> ReadError {
 }
 
 /// Tell the format and feed every row of `input` to `each`, stopping at the first bad line.
-pub fn for_each_row(mut input: impl BufRead, each: impl FnMut(OwnedRow)) -> Result<(), ReadError> {
+pub fn for_each_row(mut input: impl BufRead, each: impl FnMut(OwnedRow)) -> Result<Shape, ReadError> {
     match detect(&mut input)? {
         None => Err(bad(
             "line 1: empty input, expected a CSV header or a JSON line".into()
@@ -89,7 +97,10 @@ fn detect(input: &mut impl BufRead) -> io::Result<Option<Format>> {
     }))
 }
 
-fn csv_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<(), ReadError> {
+/// The column that tells a file written with `--details`.
+const DETAIL_COLUMN: &str = "cert_days_left";
+
+fn csv_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<Shape, ReadError> {
     let mut reader = csv::Reader::from_reader(input);
     let headers = reader.headers().map_err(csv_error)?.clone();
     if let Some(missing) = REQUIRED.iter().find(|c| !headers.iter().any(|h| h == **c)) {
@@ -118,7 +129,10 @@ fn csv_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<(), R
         })?;
         each(row);
     }
-    Ok(())
+    Ok(Shape {
+        format: Format::Csv,
+        details: headers.iter().any(|h| h == DETAIL_COLUMN),
+    })
 }
 
 /// The CSV reader's own errors: I/O, bad UTF-8, a line with the wrong number of fields.
@@ -139,7 +153,8 @@ fn csv_error(e: csv::Error) -> ReadError {
     }
 }
 
-fn json_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<(), ReadError> {
+fn json_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<Shape, ReadError> {
+    let mut details = false;
     for (i, text) in input.lines().enumerate() {
         let text = text?;
         let n = i + 1;
@@ -154,11 +169,15 @@ fn json_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<(), 
         if let Some(missing) = REQUIRED.iter().find(|c| !object.contains_key(**c)) {
             return Err(bad(format!("line {n}: missing column `{missing}`")));
         }
+        details |= object.contains_key(DETAIL_COLUMN);
         // Without a position, serde_json's message is just what is wrong and where in the row.
         let row = serde_json::from_value::<OwnedRow>(value).map_err(|e| bad(format!("line {n}: {e}")))?;
         each(row);
     }
-    Ok(())
+    Ok(Shape {
+        format: Format::JsonLines,
+        details,
+    })
 }
 
 #[cfg(test)]
@@ -274,6 +293,31 @@ http://b.com,200,true,,,http://b.com/,0,HEAD,5,127.0.0.1,HTTP/1.1,,,
         let err = read("{\"url\":\"a\",\"status_code\":200,\"success\":true,\"exception\":null}\n{oops\n")
             .unwrap_err();
         assert_eq!(err, "line 2, column 2: not a JSON object");
+    }
+
+    #[test]
+    fn the_shape_says_whether_the_file_has_the_detail_columns() {
+        let shape = |text: &str| for_each_row(text.as_bytes(), |_| {}).unwrap();
+        assert!(!shape(CSV).details);
+        let detailed = "url,status_code,success,exception,ip,cert_days_left\nhttps://a.com,,false,dns,,\n";
+        assert_eq!(
+            shape(detailed),
+            Shape {
+                format: Format::Csv,
+                details: true
+            }
+        );
+        let json = r#"{"url":"a","status_code":null,"success":false,"exception":"dns"}"#;
+        assert!(!shape(json).details);
+        let json =
+            r#"{"url":"a","status_code":null,"success":false,"exception":"dns","cert_days_left":null}"#;
+        assert_eq!(
+            shape(json),
+            Shape {
+                format: Format::JsonLines,
+                details: true
+            }
+        );
     }
 
     #[test]
