@@ -24,3 +24,5 @@ mod edges;
 mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;
+// `diff` and `report --since`: what changed between two runs (issue 20).
+mod diff;
