@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Two runs' worth of rows for benchmarking `healthcheck diff` (scripts/bench.sh diff).
 
-    scripts/diff_rows.py N OLD NEW [--details] [--jsonl] [--seed S]
+    scripts/diff_rows.py N OLD NEW [--night typical|outage|disjoint] [--details] [--jsonl] [--seed S]
 
 Writes OLD and NEW as a check would: N rows each of https://LABEL.com in a shuffled (completion)
 order, with the seed-like mix of statuses and exceptions of the simulated internet, and with the
-columns of --details when asked. NEW differs from OLD the way a night does: 0.5% of the URLs are
-gone and as many are new, and about 3% of the rest changed (broke, recovered, another status or
-exception, a new redirect target, a certificate past 14 days). Deterministic for a seed.
+columns of --details when asked. NEW differs from OLD the way a night does: `typical` (the
+default): 0.5% of the URLs are gone and as many are new, and about 3% of the rest changed (broke,
+recovered, another status or exception, a new redirect target, a certificate past 14 days);
+`outage`: every URL timed out; `disjoint`: no URL in common. Deterministic for a seed.
 """
 
 import argparse
@@ -63,7 +64,8 @@ def changed(rng, o):
 def row(url, o, details, rng):
     status, exception = o["status_code"], o["exception"]
     answered = status is not None
-    final = (url + "/next" if o["redirect"] else url + "/") if answered else ""
+    # A failure's final_url is the last URL tried, as a check writes it.
+    final = (url + "/next" if o["redirect"] else url + "/") if answered else url
     r = {
         "url": url,
         "status_code": status,
@@ -104,6 +106,7 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("old")
     ap.add_argument("new")
+    ap.add_argument("--night", choices=["typical", "outage", "disjoint"], default="typical")
     ap.add_argument("--details", action="store_true")
     ap.add_argument("--jsonl", action="store_true")
     ap.add_argument("--seed", type=int, default=20)
@@ -114,13 +117,21 @@ def main():
     urls = [f"https://{label}.com" for label in itertools.islice(labels, a.n + churn)]
     old = {u: outcome(rng) for u in urls[: a.n]}
     new = {}
-    for u in urls[churn:]:
-        o = old.get(u)
-        new[u] = outcome(rng) if o is None else changed(rng, o) if rng.random() < 0.03 else o
-    for path, run in ((a.old, old), (a.new, new)):
+    if a.night == "outage":
+        down = {"status_code": None, "exception": "timeout", "redirect": False, "cert_days": 0, "issuer": ""}
+        new = {u: down for u in old}
+    elif a.night == "disjoint":
+        new = {u.replace("://", "://x"): outcome(rng) for u in old}
+    else:
+        for u in urls[churn:]:
+            o = old.get(u)
+            new[u] = outcome(rng) if o is None else changed(rng, o) if rng.random() < 0.03 else o
+    # Each file shuffled by a generator of its own, so OLD is the same file whatever the night.
+    for path, run, seed in ((a.old, old, a.seed + 1), (a.new, new, a.seed + 2)):
+        order_rng = random.Random(seed)
         order = list(run)
-        rng.shuffle(order)
-        write(path, (row(u, run[u], a.details, rng) for u in order), a.details, a.jsonl)
+        order_rng.shuffle(order)
+        write(path, (row(u, run[u], a.details, order_rng) for u in order), a.details, a.jsonl)
 
 
 if __name__ == "__main__":
