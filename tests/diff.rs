@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::support::{answer, healthcheck, refused_port, Raw, Then};
+use healthcheck::report::diff::{CHANGE_COLUMNS, PLAIN_CHANGE_COLUMNS};
+
+use crate::support::{answer, as_json_lines, healthcheck, refused_port, Raw, Then};
 
 /// A diff's row: change, old and new status, exception and final URL, by URL.
 type Rows = BTreeMap<String, [String; 7]>;
@@ -32,17 +34,8 @@ fn rows(csv_text: &str) -> Rows {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
-        headers[..8],
-        [
-            "url",
-            "change",
-            "old_status",
-            "new_status",
-            "old_exception",
-            "new_exception",
-            "old_final_url",
-            "new_final_url"
-        ]
+        headers[..PLAIN_CHANGE_COLUMNS],
+        CHANGE_COLUMNS[..PLAIN_CHANGE_COLUMNS]
     );
     reader
         .records()
@@ -233,33 +226,6 @@ https://c.com,200,true,,,https://c.com/,0,HEAD,12,::1,HTTP/1.1,2027-02-01T00:00:
 https://b.com,200,true,,,https://b.com/,0,HEAD,12,::1,HTTP/1.1,2027-03-01T00:00:00Z,60,E5,1,1,3,4,1
 https://a.com,200,true,,,https://a.com/,0,HEAD,12,::1,HTTP/1.1,2027-01-13T00:00:00Z,13,R1,1,1,3,4,1
 ";
-
-/// The same rows as JSON lines, as `--format jsonl` writes them.
-fn as_json_lines(csv_text: &str) -> String {
-    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let headers = reader.headers().unwrap().clone();
-    let mut out = String::new();
-    for record in reader.records() {
-        let record = record.unwrap();
-        let object: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .zip(record.iter())
-            .map(|(name, value)| {
-                let value = match (name, value.parse::<i64>()) {
-                    (_, _) if value.is_empty() => serde_json::Value::Null,
-                    ("success", _) => (value == "true").into(),
-                    ("url" | "cert_issuer" | "error_detail" | "final_url", _) => value.into(),
-                    (_, Ok(n)) => n.into(),
-                    (_, Err(_)) => value.into(),
-                };
-                (name.to_string(), value)
-            })
-            .collect();
-        out.push_str(&serde_json::Value::Object(object).to_string());
-        out.push('\n');
-    }
-    out
-}
 
 #[test]
 fn certificates_and_wider_success_in_either_format_and_any_row_order() {

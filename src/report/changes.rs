@@ -284,18 +284,8 @@ pub fn section_figures<'a>(diff: &'a Diff, since: &'a str, certs: bool) -> Secti
 mod tests {
     use super::*;
     use crate::record::{ErrorKind, OwnedRow};
+    use crate::report::diff::tests::row;
     use crate::report::diff::{Older, Rules};
-
-    fn row(url: &str, status: Option<u16>, exception: Option<ErrorKind>) -> OwnedRow {
-        OwnedRow {
-            url: url.into(),
-            status_code: status,
-            success: status == Some(200),
-            exception,
-            final_url: status.map(|_| format!("{url}/")),
-            ..OwnedRow::default()
-        }
-    }
 
     /// Twelve hosts break (one of them three times), one URL recovers.
     fn diff() -> Diff {

@@ -8,10 +8,10 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::Serialize;
 
 use crate::record::{ErrorKind, OwnedRow, SuccessCodes};
@@ -171,26 +171,19 @@ impl Landing {
     }
 }
 
-/// What the newer run made of a row of the older one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    Not,
-    Same,
-    /// Changed, to `Join::found[i]`.
-    Changed(u32),
-}
-
-/// A URL of the older run: its outcome, and what the newer run made of it.
+/// A URL of the older run: its outcome, and whether the newer run had it.
 #[derive(Debug)]
 struct Old {
     url: Box<str>,
     side: Side,
-    seen: Seen,
+    seen: bool,
 }
 
 /// What a URL of both runs changed to.
 #[derive(Debug)]
 struct Found {
+    /// Its position in `Join::old`.
+    at: u32,
     change: Change,
     new: Side,
 }
@@ -271,11 +264,15 @@ impl Cut {
     }
 }
 
-/// The older run, read whole before the newer one: the side of the join held in memory.
+/// The older run, read whole before the newer one: the side of the join held in memory, in
+/// file order, with an index of 4 bytes a URL.
 #[derive(Debug, Default)]
 pub struct Older {
     cut: Cut,
     rows: Vec<Old>,
+    /// URL -> position in `rows`, hashed and compared through `rows`, so no URL is held twice.
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     figures: RunFigures,
 }
 
@@ -293,29 +290,28 @@ impl Older {
     pub fn add(&mut self, row: OwnedRow) {
         self.figures.count(&row);
         let (url, side) = self.cut.side(row);
-        self.rows.push(Old {
-            url: url.into_boxed_str(),
-            side,
-            seen: Seen::Not,
-        });
+        let (rows, hasher) = (&self.rows, &self.hasher);
+        let rehash = |&at: &u32| hasher.hash_one(&*rows[at as usize].url);
+        let same = |&at: &u32| *rows[at as usize].url == *url;
+        match self.index.entry(hasher.hash_one(url.as_str()), same, rehash) {
+            hashbrown::hash_table::Entry::Occupied(_) => self.figures.repeated(&url),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(position(rows.len()));
+                self.rows.push(Old {
+                    url: url.into_boxed_str(),
+                    side,
+                    seen: false,
+                });
+            }
+        }
     }
 
-    /// Sorted by URL, so that the output comes out in URL order without another sort, and
-    /// indexed for the newer run's rows.
-    pub fn join(mut self) -> Join {
-        // Stable: of a URL's rows, the first in the file stays first and is kept.
-        self.rows.sort_by(|a, b| a.url.cmp(&b.url));
-        self.figures.drop_repeats(&mut self.rows, |o| &o.url);
-        let hasher = RandomState::new();
-        let mut index = HashTable::with_capacity(self.rows.len());
-        for (at, old) in self.rows.iter().enumerate() {
-            let hash = |&at: &u32| hasher.hash_one(&*self.rows[at as usize].url);
-            index.insert_unique(hasher.hash_one(&*old.url), position(at), hash);
-        }
+    /// Ready for the newer run.
+    pub fn join(self) -> Join {
         Join {
             cut: self.cut,
-            index,
-            hasher,
+            index: self.index,
+            hasher: self.hasher,
             old: self.rows,
             found: Vec::new(),
             added: Vec::new(),
@@ -329,10 +325,8 @@ impl Older {
 #[derive(Debug)]
 pub struct Join {
     cut: Cut,
-    /// URL -> position in `old`: 4 bytes a URL, hashed and compared through `old`.
     index: HashTable<u32>,
-    hasher: RandomState,
-    /// By URL, one row each.
+    hasher: DefaultHashBuilder,
     old: Vec<Old>,
     found: Vec<Found>,
     /// URLs only in the newer run, in its order.
@@ -352,52 +346,58 @@ impl Join {
             return;
         };
         let old = &mut self.old[at as usize];
-        if old.seen != Seen::Not {
+        if old.seen {
             self.figures[1].repeated(&url);
             return;
         }
-        old.seen = match self.cut.rules.change(&old.side, &new) {
-            None => {
-                self.unchanged += 1;
-                Seen::Same
-            }
-            Some(change) => {
-                self.found.push(Found { change, new });
-                Seen::Changed(position(self.found.len() - 1))
-            }
-        };
+        old.seen = true;
+        match self.cut.rules.change(&old.side, &new) {
+            None => self.unchanged += 1,
+            Some(change) => self.found.push(Found { at, change, new }),
+        }
     }
 
+    /// The changes in output order: by kind, then by URL. Only the changes are sorted.
     pub fn finish(mut self) -> Diff {
+        let old = &self.old;
+        let url = |at: u32| &*old[at as usize].url;
+        // Each URL of the older run changed at most once: no two keys are equal.
+        self.found
+            .sort_unstable_by(|a, b| (a.change, url(a.at)).cmp(&(b.change, url(b.at))));
+        let mut removed: Vec<u32> = (0..old.len()).filter(|&at| !old[at].seen).map(position).collect();
+        removed.sort_unstable_by(|&a, &b| url(a).cmp(url(b)));
         self.added.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the first row of a URL is kept
         self.figures[1].drop_repeats(&mut self.added, |(url, _)| url);
         let mut by_change = BTreeMap::new();
         for found in &self.found {
             *by_change.entry(found.change).or_insert(0) += 1;
         }
-        let removed = self.old.iter().filter(|o| o.seen == Seen::Not).count();
-        for (change, n) in [(Change::Added, self.added.len()), (Change::Removed, removed)] {
+        for (change, n) in [
+            (Change::Added, self.added.len()),
+            (Change::Removed, removed.len()),
+        ] {
             if n > 0 {
                 by_change.insert(change, n as u64);
             }
         }
-        let [old, new] = self.figures;
+        let [old_figures, new_figures] = self.figures;
         Diff {
             figures: DiffFigures {
-                old,
-                new,
+                old: old_figures,
+                new: new_figures,
                 unchanged: self.unchanged,
                 by_change,
             },
             old: self.old,
             found: self.found,
             added: self.added,
+            removed,
         }
     }
 }
 
-/// A position in `Join::old` or `Join::found`. A run of more than 4 billion rows would need
-/// hundreds of GiB here before reaching it.
+/// A position in the older run's rows. A run of more than 4 billion rows would need hundreds of
+/// GiB here before reaching it.
 fn position(len: usize) -> u32 {
     u32::try_from(len).expect("fewer than 2^32 rows in a run")
 }
@@ -418,8 +418,10 @@ pub struct DiffFigures {
 pub struct Diff {
     pub figures: DiffFigures,
     old: Vec<Old>,
+    /// In output order, as are `added` and `removed` (positions in `old`).
     found: Vec<Found>,
     added: Vec<(Box<str>, Side)>,
+    removed: Vec<u32>,
 }
 
 /// One changed URL, as the output shows it.
@@ -432,33 +434,25 @@ pub struct Changed<'a> {
 }
 
 impl Diff {
-    /// Every change, by kind in `Change` order, then by URL: the URLs of both runs from the
-    /// older run's rows (one walk per kind that has any), then those of one run.
+    /// Every change, by kind in `Change` order, then by URL.
     pub fn changes(&self) -> impl Iterator<Item = Changed<'_>> {
-        let both = Change::ALL
-            .into_iter()
-            .filter(|&c| c < Change::Added && self.figures.by_change.contains_key(&c))
-            .flat_map(move |change| {
-                self.old.iter().filter_map(move |o| match o.seen {
-                    Seen::Changed(i) if self.found[i as usize].change == change => Some(Changed {
-                        url: &o.url,
-                        change,
-                        old: Some(&o.side),
-                        new: Some(&self.found[i as usize].new),
-                    }),
-                    _ => None,
-                })
-            });
+        let old = |at: u32| &self.old[at as usize];
+        let both = self.found.iter().map(move |f| Changed {
+            url: &old(f.at).url,
+            change: f.change,
+            old: Some(&old(f.at).side),
+            new: Some(&f.new),
+        });
         let added = self.added.iter().map(|(url, side)| Changed {
             url,
             change: Change::Added,
             old: None,
             new: Some(side),
         });
-        let removed = self.old.iter().filter(|o| o.seen == Seen::Not).map(|o| Changed {
-            url: &o.url,
+        let removed = self.removed.iter().map(move |&at| Changed {
+            url: &old(at).url,
             change: Change::Removed,
-            old: Some(&o.side),
+            old: Some(&old(at).side),
             new: None,
         });
         both.chain(added).chain(removed)
@@ -535,10 +529,11 @@ impl<'a> Changed<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(url: &str, status: Option<u16>, exception: Option<ErrorKind>) -> OwnedRow {
+    /// A row of a check: successful on a 200, landing on the URL with a slash when answered.
+    pub(crate) fn row(url: &str, status: Option<u16>, exception: Option<ErrorKind>) -> OwnedRow {
         OwnedRow {
             url: url.into(),
             status_code: status,
