@@ -8,6 +8,10 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
+
 use crate::error::{Error, Result};
 use crate::record::OwnedRow;
 
@@ -161,23 +165,73 @@ fn json_rows(input: impl BufRead, mut each: impl FnMut(OwnedRow)) -> Result<Shap
         if text.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("line {n}, column {}: not a JSON object", e.column())))?;
-        let Some(object) = value.as_object() else {
-            return Err(bad(format!("line {n}: not a JSON object")));
-        };
-        if let Some(missing) = REQUIRED.iter().find(|c| !object.contains_key(**c)) {
+        // Which columns the line names, then the row itself: two typed passes over the line
+        // cost half of building a `serde_json::Value` and converting it.
+        let not_an_object = || bad(format!("line {n}: not a JSON object"));
+        if !text.trim_start().starts_with('{') {
+            return Err(not_an_object());
+        }
+        let named: Named = serde_json::from_str(&text).map_err(|e| match e.classify() {
+            Category::Syntax | Category::Eof => {
+                bad(format!("line {n}, column {}: not a JSON object", e.column()))
+            }
+            _ => not_an_object(),
+        })?;
+        if let Some(missing) = named.missing() {
             return Err(bad(format!("line {n}: missing column `{missing}`")));
         }
-        details |= object.contains_key(DETAIL_COLUMN);
-        // Without a position, serde_json's message is just what is wrong and where in the row.
-        let row = serde_json::from_value::<OwnedRow>(value).map_err(|e| bad(format!("line {n}: {e}")))?;
+        details |= named.cert_days_left.0;
+        let row = serde_json::from_str::<OwnedRow>(&text).map_err(|e| {
+            // What is wrong and where in the row; the line number is ours.
+            let e = e.to_string();
+            bad(format!(
+                "line {n}: {}",
+                e.rsplit_once(" at line ").map_or(e.as_str(), |(m, _)| m)
+            ))
+        })?;
         each(row);
     }
     Ok(Shape {
         format: Format::JsonLines,
         details,
     })
+}
+
+/// The columns a JSON line names, whatever their values (`null` too).
+#[derive(Deserialize)]
+struct Named {
+    #[serde(default)]
+    url: Seen,
+    #[serde(default)]
+    status_code: Seen,
+    #[serde(default)]
+    success: Seen,
+    #[serde(default)]
+    exception: Seen,
+    #[serde(default)]
+    cert_days_left: Seen,
+}
+
+impl Named {
+    fn missing(&self) -> Option<&'static str> {
+        let seen = [&self.url, &self.status_code, &self.success, &self.exception];
+        REQUIRED
+            .into_iter()
+            .zip(seen)
+            .find(|(_, seen)| !seen.0)
+            .map(|(name, _)| name)
+    }
+}
+
+/// Whether a field was there: its value is skipped, not read.
+#[derive(Default)]
+struct Seen(bool);
+
+impl<'de> Deserialize<'de> for Seen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        IgnoredAny::deserialize(d)?;
+        Ok(Seen(true))
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +347,29 @@ http://b.com,200,true,,,http://b.com/,0,HEAD,5,127.0.0.1,HTTP/1.1,,,
         let err = read("{\"url\":\"a\",\"status_code\":200,\"success\":true,\"exception\":null}\n{oops\n")
             .unwrap_err();
         assert_eq!(err, "line 2, column 2: not a JSON object");
+    }
+
+    #[test]
+    fn a_json_line_of_the_wrong_shape_or_type_is_named() {
+        let wrong = r#"{"url":"a","status_code":"x","success":true,"exception":null}"#;
+        assert_eq!(
+            read(wrong).unwrap_err(),
+            "line 1: invalid type: string \"x\", expected u16"
+        );
+        let five = "[1, 2, 3, 4, 5]\n";
+        assert_eq!(
+            read(&format!("{{\"x\":1}}\n{five}")).unwrap_err(),
+            "line 1: missing column `url`"
+        );
+        let ok = r#"{"url":"a","status_code":null,"success":false,"exception":"dns"}"#;
+        assert_eq!(
+            read(&format!("{ok}\n{five}")).unwrap_err(),
+            "line 2: not a JSON object"
+        );
+        assert_eq!(
+            read(&format!("{ok}\n\"text\"\n")).unwrap_err(),
+            "line 2: not a JSON object"
+        );
     }
 
     #[test]
