@@ -47,10 +47,6 @@ pub struct HostBroke {
 impl Summary {
     pub fn of(diff: &Diff, old: &str, new: &str) -> Self {
         let f = &diff.figures;
-        let by_change = Change::ALL
-            .into_iter()
-            .map(|c| (c, f.by_change.get(&c).copied().unwrap_or(0)))
-            .collect();
         let (broke_by_host, broke_hosts) = broke_by_host(diff);
         Summary {
             old: Run {
@@ -61,9 +57,9 @@ impl Summary {
                 path: new.to_owned(),
                 figures: f.new.clone(),
             },
-            changed: f.by_change.values().sum(),
+            changed: f.changed(),
             unchanged: f.unchanged,
-            by_change,
+            by_change: f.every_kind(),
             broke_by_host,
             broke_hosts,
         }
@@ -137,7 +133,8 @@ fn counts(by_change: &BTreeMap<Change, u64>) -> String {
 /// had one. When every URL broke, every host is counted: the counts borrow the hosts from the
 /// URLs, so they cost a table entry per host and no strings.
 fn broke_by_host(diff: &Diff) -> (Vec<HostBroke>, u64) {
-    let broke = || diff.changes().filter(|c| c.change == Change::Broke);
+    // Changes come by kind, `broke` first, then in URL order.
+    let broke = || diff.changes().take_while(|c| c.change == Change::Broke);
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for c in broke() {
         *counts.entry(host(c.url)).or_insert(0) += 1;
@@ -158,7 +155,7 @@ fn broke_by_host(diff: &Diff) -> (Vec<HostBroke>, u64) {
             first: String::new(),
         })
         .collect();
-    // Changes come in URL order: the first one of a host is its first.
+    // The first of a host's changes is its first URL.
     for c in broke() {
         if let Some(h) = hosts
             .iter_mut()
@@ -184,14 +181,15 @@ fn host(url: &str) -> &str {
 /// changes in output order.
 pub fn section(diff: &Diff, since: &str, file: &str) -> String {
     let f = &diff.figures;
-    let changed: u64 = f.by_change.values().sum();
+    let changed = f.changed();
     let title = format!(
         "Changes since {since}: {changed} URLs changed, {} unchanged",
         f.unchanged
     );
-    let items = Change::ALL
+    let items = f
+        .every_kind()
         .into_iter()
-        .map(|c| (c.to_string(), f.by_change.get(&c).copied().unwrap_or(0)))
+        .map(|(c, n)| (c.to_string(), n))
         .collect();
     let mut out = bars(&title, items);
     if changed == 0 {
@@ -270,12 +268,9 @@ pub fn section_figures<'a>(diff: &'a Diff, since: &'a str, certs: bool) -> Secti
     let f = &diff.figures;
     SectionFigures {
         since,
-        changed: f.by_change.values().sum(),
+        changed: f.changed(),
         unchanged: f.unchanged,
-        by_change: Change::ALL
-            .into_iter()
-            .map(|c| (c, f.by_change.get(&c).copied().unwrap_or(0)))
-            .collect(),
+        by_change: f.every_kind(),
         first: diff.changes().take(SHOWN).map(|c| c.row(certs)).collect(),
     }
 }

@@ -165,7 +165,7 @@ impl Landing {
         match self {
             Landing::Nowhere => None,
             Landing::Url => Some(Cow::Borrowed(url)),
-            Landing::UrlSlash => Some(Cow::Owned(format!("{url}/"))),
+            Landing::UrlSlash => Some(Cow::Owned([url, "/"].concat())),
             Landing::Elsewhere(f) => Some(Cow::Borrowed(f)),
         }
     }
@@ -411,6 +411,20 @@ pub struct DiffFigures {
     pub unchanged: u64,
     /// Changed URLs per kind; kinds with none are absent.
     pub by_change: BTreeMap<Change, u64>,
+}
+
+impl DiffFigures {
+    pub fn changed(&self) -> u64 {
+        self.by_change.values().sum()
+    }
+
+    /// Changed URLs per kind, every kind (0 for none), in `Change` order.
+    pub fn every_kind(&self) -> BTreeMap<Change, u64> {
+        Change::ALL
+            .into_iter()
+            .map(|c| (c, self.by_change.get(&c).copied().unwrap_or(0)))
+            .collect()
+    }
 }
 
 /// The changes between two runs.
