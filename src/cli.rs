@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::check::expect::{HeaderRule, Pattern};
 use crate::check::probe::GetFallback;
 use crate::check::shard::{Shard, ShardBy};
 use crate::check::sink::Format;
@@ -25,7 +26,7 @@ mod sim;
 
 pub use diff::DiffArgs;
 pub use lessons::{CounterArgs, HelloArgs};
-use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_wait};
+use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_size, parse_wait};
 pub use report::{ReportArgs, ReportFormat, SweepArgs};
 pub use sim::{DemoArgs, RetryAfterAs, ServeArgs, TruthTargets};
 
@@ -103,6 +104,15 @@ pub struct CheckArgs {
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
 
+    /// Read targets from the <loc>s of a sitemap: a file or an http(s) URL (repeatable).
+    ///
+    /// sitemap.xml, gzip-compressed (.xml.gz) or not, and sitemap indexes, whose sitemaps are
+    /// fetched with the same client (--ca-cert, --resolve, proxies). Streamed: checks start at
+    /// the first <loc>. A sitemap broken before its first <loc> is an error (exit 2, nothing
+    /// written); broken later, the URLs read so far are checked, then the run exits 2.
+    #[arg(long, value_name = "PATH_OR_URL", conflicts_with = "input")]
+    pub sitemap: Vec<String>,
+
     /// Without --input: length of the generated labels (3 gives aaa..zzz, 17,576 URLs).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=12))]
     pub length: u32,
@@ -179,6 +189,26 @@ pub struct CheckArgs {
     /// Status codes that count as success: a list of codes and ranges, e.g. `200` or `200-399,401`.
     #[arg(long, value_name = "LIST", default_value = "200", value_parser = SuccessCodes::parse)]
     pub success: SuccessCodes,
+
+    /// A successful answer's body must match REGEX, or the row gets exception `content`
+    /// (repeatable: all must match). Checks then send GET and read at most --max-body.
+    #[arg(long, value_name = "REGEX", value_parser = Pattern::parse)]
+    pub expect_body: Vec<Pattern>,
+
+    /// A successful answer's body must not match REGEX, e.g. `(?i)under maintenance|index of /`
+    /// (repeatable). Checks then send GET and read at most --max-body.
+    #[arg(long, value_name = "REGEX", value_parser = Pattern::parse)]
+    pub reject_body: Vec<Pattern>,
+
+    /// A successful answer must have header NAME with a value matching REGEX, e.g.
+    /// `content-type: ^text/html` (repeatable; an empty REGEX only asks that NAME be there).
+    #[arg(long, value_name = "NAME: REGEX", value_parser = HeaderRule::parse)]
+    pub expect_header: Vec<HeaderRule>,
+
+    /// The most of a body read for --expect-body and --reject-body (default 1M): bytes, or with
+    /// a K, M or G suffix (1024-based). Reading stops there, or as soon as the answer is known.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_body: Option<usize>,
 
     /// The User-Agent header sent with every request.
     #[arg(long, default_value = DEFAULT_USER_AGENT)]

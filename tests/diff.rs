@@ -203,6 +203,46 @@ fn two_checks_of_a_server_that_changed_overnight_show_each_change_where_it_happe
     );
 }
 
+#[test]
+fn a_page_that_lost_its_content_broke_with_the_same_status() {
+    let later = Arc::new(AtomicBool::new(false));
+    let flag = later.clone();
+    let server = Raw::start(move |_| {
+        let body = match flag.load(Ordering::SeqCst) {
+            true => "Down for maintenance",
+            false => "Welcome",
+        };
+        let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        (answer.into_bytes(), Then::Close)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/page");
+    let input = write(&dir, "urls.txt", &format!("{url}\n"));
+    let (old, new) = (dir.path().join("old.csv"), dir.path().join("new.csv"));
+    let check = |output: &Path| {
+        healthcheck()
+            .args(["-q", "--expect-body", "Welcome", "-i", s(&input), "-o", s(output)])
+            .assert()
+            .success();
+    };
+    check(&old);
+    later.store(true, Ordering::SeqCst);
+    check(&new);
+    let row =
+        |change: &str, old: &str, new: &str| [change, "200", "200", old, new, &url, &url].map(String::from);
+    let out = diff(&["--fail-on", "broke", s(&old), s(&new)]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(
+        rows(&out.stdout),
+        [(url.clone(), row("broke", "", "content"))].into()
+    );
+    let back = diff(&[s(&new), s(&old)]);
+    assert_eq!(
+        rows(&back.stdout),
+        [(url.clone(), row("recovered", "content", ""))].into()
+    );
+}
+
 /// Six URLs with `--details` columns, yesterday.
 const OLD: &str = "\
 url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,ip,http_version,cert_not_after,cert_days_left,cert_issuer

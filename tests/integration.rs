@@ -26,3 +26,6 @@ mod details;
 mod hosts;
 // `diff` and `report --since`: what changed between two runs (issue 20).
 mod diff;
+// Content expectations and sitemaps as input (issue 21).
+mod content;
+mod sitemap;

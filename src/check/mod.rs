@@ -4,6 +4,7 @@
 //! nothing of the command line; it reaches the network only through `net`.
 
 pub mod config;
+pub mod expect;
 pub mod hosts;
 pub mod limits;
 pub mod pipeline;
@@ -12,5 +13,6 @@ pub mod progress;
 pub mod resume;
 pub mod shard;
 pub mod sink;
+pub mod sitemap;
 pub mod summary;
 pub mod targets;

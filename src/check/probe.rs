@@ -1,13 +1,16 @@
 //! One target in, one `Record` out: HEAD (or GET), redirects followed by hand (so they can be
 //! counted and bounded under one deadline), the GET fallback, retries with backoff, and the
 //! manners its host asks for (keep-alive while more of its URLs wait, a pause and a retry after
-//! 429). Never returns an error: a URL that fails is data.
+//! 429), and the content expectations of a successful answer (`expect`). Never returns an
+//! error: a URL that fails is data.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderValue;
 use url::Url;
 
+use crate::check::expect::Expectations;
 use crate::check::hosts::{after_throttle, parse_retry_after, HostPermit, Throttle};
 use crate::check::targets::{redact, Target};
 use crate::net::classify::Failure;
@@ -38,6 +41,9 @@ pub struct ProbeConfig {
     pub success: SuccessCodes,
     /// Collect the `--details` of every answer.
     pub details: bool,
+    /// What a successful answer must hold besides its status; `None` when nothing is expected,
+    /// and then no answer is kept past its head.
+    pub expect: Option<Arc<Expectations>>,
 }
 
 impl Default for ProbeConfig {
@@ -50,6 +56,7 @@ impl Default for ProbeConfig {
             retries: 0,
             success: SuccessCodes::default(),
             details: false,
+            expect: None,
         }
     }
 }
@@ -68,6 +75,8 @@ struct Attempt {
     redirects: u32,
     /// The `Retry-After` of the last answer.
     retry_after: Option<HeaderValue>,
+    /// The content expectation a successful answer broke.
+    broken: Option<String>,
     details: Option<Box<Details>>,
 }
 
@@ -129,9 +138,10 @@ pub async fn probe(
     if let Some(host) = permit {
         host.answered(attempt.result.is_err());
     }
-    let outcome = match attempt.result {
-        Ok(status) => Outcome::Response { status },
-        Err(Failure { kind, detail, .. }) => Outcome::Failed { kind, detail },
+    let outcome = match (attempt.result, attempt.broken) {
+        (Ok(status), None) => Outcome::Response { status },
+        (Ok(status), Some(detail)) => Outcome::Content { status, detail },
+        (Err(Failure { kind, detail, .. }), _) => Outcome::Failed { kind, detail },
     };
     Record {
         url: display,
@@ -207,10 +217,12 @@ async fn follow(
     let mut url = start_url.clone();
     let mut redirects = 0;
     let mut retry_after = None;
+    let mut broken = None;
     let mut how = Hop {
         method,
         credentials: Credentials::Send,
         keep_alive,
+        keep_body: cfg.expect.is_some(),
     };
     let mut details = cfg.details.then(Box::<Details>::default);
     let result = loop {
@@ -236,7 +248,22 @@ async fn follow(
         }
         let Some(next) = redirect_target(&url, &answer) else {
             retry_after = answer.retry_after;
-            break Ok(answer.status.as_u16());
+            let status = answer.status.as_u16();
+            let expected = cfg.expect.as_deref().zip(answer.body);
+            if let Some((expect, body)) = expected.filter(|_| cfg.success.contains(status)) {
+                // Boxed: a probe without expectations carries none of its state.
+                match Box::pin(tokio::time::timeout_at(deadline, expect.judge(body))).await {
+                    Err(_) => {
+                        break Err(Failure::new(
+                            ErrorKind::Timeout,
+                            format!("body not read within {:?}", cfg.timeout),
+                        ))
+                    }
+                    Ok(Err(failure)) => break Err(failure),
+                    Ok(Ok(verdict)) => broken = verdict,
+                }
+            }
+            break Ok(status);
         };
         match next {
             Err(detail) => break Err(Failure::new(ErrorKind::Protocol, detail)),
@@ -270,6 +297,7 @@ async fn follow(
         final_url: url,
         redirects,
         retry_after,
+        broken,
         details,
     }
 }
@@ -299,7 +327,7 @@ fn expired_cert(not_after: UtcSecs) -> CertInfo {
 }
 
 /// The next URL of a redirect, `None` when the response is not one to follow.
-fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
+pub(crate) fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
     if !matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }

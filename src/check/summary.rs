@@ -37,13 +37,12 @@ impl Tally {
         if let Some(days) = record.cert_days_left() {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
         }
-        match record.status() {
-            Some(status) => *self.by_status.entry(status).or_default() += 1,
-            None => {
-                if let Some(kind) = record.error_kind() {
-                    *self.by_exception.entry(kind).or_default() += 1;
-                }
-            }
+        // A `content` row has both: the status it answered and the expectation it broke.
+        if let Some(status) = record.status() {
+            *self.by_status.entry(status).or_default() += 1;
+        }
+        if let Some(kind) = record.error_kind() {
+            *self.by_exception.entry(kind).or_default() += 1;
         }
     }
 
@@ -75,6 +74,9 @@ pub struct Summary {
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
+    /// Why reading the targets stopped part way (a sitemap broken after its first `<loc>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -103,6 +105,7 @@ impl Summary {
             interrupted: false,
             not_checked: None,
             hosts: HostsSummary::default(),
+            input_error: None,
         }
     }
 
@@ -149,6 +152,12 @@ impl Summary {
                 s,
                 "  host {}: {} requests, {} throttled (429), {} retries, {} errors, at most {} in flight",
                 host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
+            );
+        }
+        if let Some(error) = &self.input_error {
+            let _ = writeln!(
+                s,
+                "  input stopped early: {error}; only the URLs read before it were checked"
             );
         }
         match self.soonest_cert_days_left {

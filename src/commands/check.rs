@@ -49,6 +49,10 @@ pub fn finish(cfg: &CheckConfig, end: RunEnd) -> Result<Exit> {
     if let Some(path) = &cfg.summary_json {
         write_json(path, summary)?;
     }
+    if let Some(error) = end.input_error {
+        // The rows of what was read are written, the summary is printed: then the error.
+        return Err(error);
+    }
     Ok(if summary.interrupted {
         Exit::Interrupted
     } else if cfg.fail_on_unhealthy && summary.failed > 0 {

@@ -1,6 +1,7 @@
 //! The HTTP client: one shared `reqwest::Client`, built once from the check's options (trust
 //! roots, `--insecure`, timeouts, headers, proxies, the resolver), and the one call a probe makes
-//! through it: send one request, read the answer's head, never its body.
+//! through it: send one request, read the answer's head, and never its body unless asked to
+//! keep it (`Hop::keep_body`, read by `body`).
 //!
 //! Redirects are not reqwest's to follow: the probe follows them itself, so that they are
 //! counted, bounded and run under one deadline, and it decides per hop which of the user's
@@ -22,6 +23,7 @@ use rustls::pki_types::CertificateDer;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::net::body;
 use crate::net::classify::{classify, Failure};
 use crate::net::insecure::AnyCertificate;
 use crate::net::resolve::{ResolveRule, Resolver};
@@ -84,6 +86,8 @@ pub struct Answer {
     pub version: Version,
     /// The server's certificate (DER), when the client keeps TLS info and the answer came over TLS.
     pub peer_cert: Option<Vec<u8>>,
+    /// The whole answer, body unread, when the request asked to keep it.
+    pub body: Option<body::Body>,
 }
 
 /// Whether the user's credentials (`Authorization`, `Cookie`, `Proxy-Authorization`, a `Host`
@@ -103,6 +107,8 @@ pub struct Hop {
     /// Leave the connection open for another request to the same origin; otherwise ask the
     /// server to close it (`Connection: close`), so nothing idles in the pool.
     pub keep_alive: bool,
+    /// Keep the answer for its body (`Answer::body`); otherwise it is dropped after the head.
+    pub keep_body: bool,
 }
 
 pub fn build(cfg: &ClientConfig) -> Result<Client> {
@@ -293,7 +299,7 @@ impl Client {
         let https = url.scheme() == "https";
         let response = request.send().await.map_err(|e| failure(&e, https))?;
         let headers = response.headers();
-        Ok(Answer {
+        let mut answer = Answer {
             status: response.status(),
             location: headers.get(LOCATION).cloned(),
             retry_after: headers.get(RETRY_AFTER).cloned(),
@@ -304,7 +310,12 @@ impl Client {
                 .get::<reqwest::tls::TlsInfo>()
                 .and_then(|info| info.peer_certificate())
                 .map(<[u8]>::to_vec),
-        })
+            body: None,
+        };
+        if how.keep_body {
+            answer.body = Some(body::Body::new(response));
+        }
+        Ok(answer)
     }
 }
 

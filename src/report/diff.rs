@@ -683,8 +683,8 @@ pub(crate) mod tests {
             row("https://b.com", Some(200), None),
             row("https://c.com", Some(200), None),
         ];
-        // A status that was fine with a body that was not (a content check), whatever its kind.
-        let mut content = row("https://c.com", Some(200), Some(ErrorKind::Other));
+        // A status that was fine with a body that was not: a content check's failure.
+        let mut content = row("https://c.com", Some(200), Some(ErrorKind::Content));
         content.success = false;
         let new = vec![
             row("https://a.com", Some(204), None),
