@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::expect::{HeaderRule, Pattern};
 use crate::check::probe::GetFallback;
-use crate::check::shard::{Shard, ShardBy};
+use crate::check::shard::{ShardArg, ShardBy};
 use crate::check::sink::Format;
 use crate::check::targets::Scheme;
 use crate::net::resolve::ResolveRule;
@@ -223,6 +223,9 @@ pub struct CheckArgs {
     pub insecure: bool,
 
     /// A PEM file of CA certificates added to the trust roots (repeatable).
+    ///
+    /// A server that presents one of these very certificates as its own (a self-signed one, as
+    /// `openssl req -x509` makes) is trusted as pinned, still only for its names and dates.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
 
@@ -257,9 +260,19 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
 
-    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets.
-    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
-    pub shard: Option<Shard>,
+    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets; `auto`
+    /// takes K and N from a Slurm job array or a Kubernetes Indexed Job.
+    ///
+    /// Slurm: K = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT.
+    /// Kubernetes: K = JOB_COMPLETION_INDEX, N = --shard-count. With --shard-count, a Slurm
+    /// task's ID is K as it is (docs/usage.md, "Sharding").
+    #[arg(long, value_name = "K/N|auto", value_parser = ShardArg::parse)]
+    pub shard: Option<ShardArg>,
+
+    /// With --shard auto: the number of shards (a Kubernetes Job's completions).
+    #[arg(long, value_name = "N", env = "HEALTHCHECK_SHARD_COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_count: Option<u64>,
 
     /// What --shard splits on: positions (even parts) or hosts (every URL of a host in one
     /// part, so per-host limits hold across machines; parts are uneven).
@@ -269,6 +282,11 @@ pub struct CheckArgs {
     /// Skip every URL that already has a row in FILE and append the other rows to FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
     pub resume: Option<PathBuf>,
+
+    /// How long to wait, in seconds, while another healthcheck writes the same output file,
+    /// before giving up with exit 2.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_wait)]
+    pub lock_wait: Duration,
 
     /// Also write the end-of-run summary as one JSON object to PATH.
     #[arg(long, value_name = "PATH")]
@@ -349,6 +367,17 @@ mod tests {
         assert!(Cli::try_parse_from(["healthcheck", "-c", "0"]).is_err());
         assert!(Cli::try_parse_from(["healthcheck", "--threads", "0"]).is_err());
         assert_eq!(Cli::try_parse_from(["healthcheck"]).unwrap().check.threads, 1);
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_what_the_lock_module_says() {
+        let check = Cli::try_parse_from(["healthcheck"]).unwrap().check;
+        assert_eq!(check.lock_wait, crate::check::lock::DEFAULT_WAIT);
+        let auto = Cli::try_parse_from(["healthcheck", "--shard", "auto", "--shard-count", "8"]).unwrap();
+        assert_eq!(
+            (auto.check.shard, auto.check.shard_count),
+            (Some(crate::check::shard::ShardArg::Auto), Some(8))
+        );
     }
 
     #[test]

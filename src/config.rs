@@ -12,7 +12,7 @@ use crate::check::expect::{Expectations, DEFAULT_MAX_BODY};
 use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::probe::ProbeConfig;
-use crate::check::shard::Shard;
+use crate::check::shard_env;
 use crate::cli::{CheckArgs, MethodArg};
 use crate::error::{Error, Result};
 use crate::net::client::{ClientConfig, ProxyChoice};
@@ -71,10 +71,9 @@ impl CheckConfig {
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
-            shard: args.shard.map(|shard| Shard {
-                by: args.shard_by,
-                ..shard
-            }),
+            shard: shard_env::resolve(args.shard, args.shard_count, args.shard_by, |name| {
+                std::env::var(name).ok()
+            })?,
             concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
             client: ClientConfig {
                 connect_timeout: args.connect_timeout.unwrap_or(args.timeout),
@@ -113,6 +112,7 @@ impl CheckConfig {
             },
             output,
             resume: args.resume,
+            lock_wait: args.lock_wait,
             format: args.format,
             summary_json: args.summary_json,
             fail_on_unhealthy: args.fail_on_unhealthy,

@@ -26,6 +26,12 @@ mod details;
 mod hosts;
 // `diff` and `report --since`: what changed between two runs (issue 20).
 mod diff;
+// Where curl is right: empty and repeated Location, long heads, pinned certificates, TLS errors
+// in words, resets of reused connections, loops under load (issue 18).
+mod curl_parity;
 // Content expectations and sitemaps as input (issue 21).
 mod content;
 mod sitemap;
+// Sharded runs under job engines (issue 23): one writer per file, `--shard auto`, summaries of
+// resumed runs, resuming a file cut at any byte, the Slurm and Kubernetes recipes.
+mod engines;

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::hosts::HostPolicy;
 use super::probe::ProbeConfig;
@@ -115,6 +116,8 @@ pub struct CheckConfig {
     pub output: Option<PathBuf>,
     /// Skip what this file already holds and append to it (then `output` is this file).
     pub resume: Option<PathBuf>,
+    /// How long to wait for another process's lock on the output file.
+    pub lock_wait: Duration,
     pub format: Format,
     pub summary_json: Option<PathBuf>,
     pub fail_on_unhealthy: bool,

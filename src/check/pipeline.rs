@@ -23,12 +23,13 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::check::config::{CheckConfig, Source};
 use crate::check::hosts::{Hosts, Scheduled, Scheduler, LOOK_AHEAD};
+use crate::check::lock::LockedOutput;
 use crate::check::probe::{probe, ProbeConfig};
 use crate::check::progress::{Counters, Progress};
 use crate::check::shard::select;
 use crate::check::sink::{Sink, SinkEnd, SinkSpec};
 use crate::check::sitemap::{Fetch, SitemapError};
-use crate::check::summary::Summary;
+use crate::check::summary::{Summary, Tally};
 use crate::check::targets::Target;
 use crate::check::{limits, resume};
 use crate::error::{Error, Result};
@@ -68,8 +69,9 @@ pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: Cancellatio
 }
 
 async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
+    let output = lock_output(&cfg, &stop).await?;
     let started = Instant::now();
-    let (run, targets, outputs) = set_up(&cfg).await?;
+    let (run, targets, outputs) = set_up(&cfg, output).await?;
     let targets_ended = stream(&run, targets, &outputs.rows, &stop, &abandon).await;
     let (end, input_error) = shut_down(outputs, &cfg.source, targets_ended, abandon.is_cancelled()).await?;
     let interrupted = stop.is_cancelled() || abandon.is_cancelled();
@@ -86,6 +88,8 @@ struct Run {
     probe: Arc<ProbeConfig>,
     hosts: Hosts,
     counters: Arc<Counters>,
+    /// The rows that earlier attempts left in the `--resume` file.
+    earlier: Tally,
 }
 
 /// What shutdown closes, in this order: the rows' channel, the writer, the progress bar, and
@@ -100,22 +104,45 @@ struct Outputs {
 /// The thread that reads a file or stdin; it returns the read error that ended it, if any.
 type Reader = thread::JoinHandle<io::Result<()>>;
 
+/// Lock the output file (`-o`, `--resume`) before anything reads it: another run writing it
+/// is waited for, `--lock-wait` at most (see `lock`). `None` for stdout and devices.
+async fn lock_output(cfg: &CheckConfig, stop: &CancellationToken) -> Result<Option<LockedOutput>> {
+    match cfg.resume.as_ref().or(cfg.output.as_ref()) {
+        Some(path) => LockedOutput::acquire(path, cfg.lock_wait, stop).await,
+        None => Ok(None),
+    }
+}
+
 /// Build the client, read `--resume`, open the targets and the output, start the writer and
 /// the progress bar. Every input is opened and validated before the output changes (a sitemap
-/// up to its first `<loc>`).
-async fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, Outputs)> {
+/// up to its first `<loc>`); `output`, the locked output file, goes to the writer, which holds
+/// the lock until its last flush.
+async fn set_up(
+    cfg: &CheckConfig,
+    mut output: Option<LockedOutput>,
+) -> Result<(Run, BoxStream<'static, Target>, Outputs)> {
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
-    let mut done = match &cfg.resume {
-        Some(path) => Some(resume::load(path, cfg.format)?.fits_details(path, cfg.details)?),
-        None => None,
+    let mut done = match (&cfg.resume, output.as_mut()) {
+        (Some(path), Some(file)) => {
+            let bytes = file.read_all().map_err(|source| Error::Input {
+                path: path.clone(),
+                source,
+            })?;
+            Some(resume::load(path, &bytes, cfg.format)?.fits_details(path, cfg.details)?)
+        }
+        (Some(path), None) => {
+            return Err(Error::usage(
+                "--resume",
+                format!(
+                    "{} is not a regular file: --resume appends to a file",
+                    path.display()
+                ),
+            ))
+        }
+        (None, _) => None,
     };
-    let sink_spec = SinkSpec {
-        path: cfg.resume.clone().or(cfg.output.clone()),
-        append: done.as_ref().is_some_and(|d| d.has_content),
-        format: cfg.format,
-        details: cfg.details,
-    };
+    let append = done.as_ref().is_some_and(|d| d.has_content);
     let total = match &cfg.source {
         Source::Generated(g) => {
             let share = cfg.shard.map_or(Some(g.total()), |s| s.share_of(g.total()));
@@ -124,11 +151,30 @@ async fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, O
         Source::File(_) | Source::Stdin | Source::Sitemaps(_) => None,
     };
     let edit = done.as_mut().and_then(|d| d.edit.take());
+    let earlier = match (&cfg.resume, &done) {
+        (Some(path), Some(done)) => earlier_rows(path, done),
+        _ => Tally::default(),
+    };
     let (targets, reader) = open_targets(cfg, done.map(|d| d.urls), &http).await?;
     // Every input is open and valid: only now may the output change.
-    if let (Some(path), Some(edit)) = (&cfg.resume, &edit) {
-        resume::apply(path, edit)?;
+    if let (Some(path), Some(edit), Some(file)) = (&cfg.resume, &edit, output.as_mut()) {
+        resume::apply(path, file.handle(), edit)?;
     }
+    let path = cfg.resume.clone().or(cfg.output.clone());
+    let file = match (output, &path) {
+        (Some(output), Some(path)) => Some(output.into_writer(append).map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?),
+        _ => None,
+    };
+    let sink_spec = SinkSpec {
+        path,
+        file,
+        append,
+        format: cfg.format,
+        details: cfg.details,
+    };
     let counters = Arc::new(Counters::default());
     let (rows, sink) = Sink::start(sink_spec, counters.clone(), concurrency.max(READ_AHEAD))?;
     let progress = Progress::start(counters.clone(), total, cfg.quiet);
@@ -139,6 +185,7 @@ async fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, O
         probe: Arc::new(cfg.probe.clone()),
         hosts: Hosts::new(cfg.hosts),
         counters,
+        earlier,
     };
     let outputs = Outputs {
         rows,
@@ -241,8 +288,22 @@ fn read_error(source: &Source, e: io::Error) -> Error {
     }
 }
 
-/// The run's summary: the writer's counts, the concurrency asked for and used, the hosts, and
-/// what an interruption left unchecked.
+/// The counts of the rows that `--resume` keeps in FILE; what it drops is said now.
+fn earlier_rows(path: &std::path::Path, done: &resume::Done) -> Tally {
+    if done.dropped > 0 || done.torn {
+        tracing::info!(
+            "{}: keeping {} rows of earlier attempts; dropping {} rows about the run (local, cancelled){}: their URLs are checked again",
+            path.display(),
+            done.tally.total,
+            done.dropped,
+            if done.torn { " and a half-written last row" } else { "" }
+        );
+    }
+    done.tally.clone()
+}
+
+/// The run's summary: the writer's counts (and the rows of earlier attempts), the concurrency
+/// asked for and used, the hosts, the shard, and what an interruption left unchecked.
 fn summarize(
     cfg: &CheckConfig,
     run: &Run,
@@ -256,11 +317,14 @@ fn summarize(
         (cfg.concurrency, run.concurrency),
         run.counters.peak_in_flight.load(Ordering::Relaxed),
         started.elapsed(),
-    );
+    )
+    .with_earlier(&run.earlier);
     summary.hosts = run.hosts.summary();
+    summary.stale_connection_retries = run.http.stale_retries();
+    summary.shard = cfg.shard;
     summary.interrupted = interrupted && !end.broken_pipe;
     summary.not_checked = if summary.interrupted {
-        run.total.map(|t| t.saturating_sub(summary.total))
+        run.total.map(|t| t.saturating_sub(summary.written()))
     } else {
         Some(0)
     };

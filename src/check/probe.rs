@@ -15,6 +15,7 @@ use crate::check::hosts::{after_throttle, parse_retry_after, HostPermit, Throttl
 use crate::check::targets::{redact, Target};
 use crate::net::classify::Failure;
 use crate::net::client::{same_origin, Answer, Client, Credentials, Hop};
+use crate::net::location::Location;
 use crate::record::cert::{days_left, CertInfo, UtcSecs};
 use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Record, SuccessCodes};
 
@@ -326,12 +327,24 @@ fn expired_cert(not_after: UtcSecs) -> CertInfo {
     }
 }
 
-/// The next URL of a redirect, `None` when the response is not one to follow.
+/// The next URL of a redirect, `None` when the response is not one to follow: not a redirect
+/// status, or no `Location` but empty ones (as curl and browsers do, the 3xx is then the answer).
 pub(crate) fn redirect_target(url: &Url, answer: &Answer) -> Option<Result<Url, String>> {
     if !matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = location_text(answer.location.as_ref()?.as_bytes());
+    let location = match &answer.location {
+        Location::Absent => return None,
+        Location::At(value) => location_text(value.as_bytes()),
+        Location::Conflicting(first, second) => {
+            return Some(Err(format!(
+                "{} with two different Location headers, `{}` and `{}`: browsers follow neither",
+                answer.status.as_u16(),
+                location_text(first.as_bytes()),
+                location_text(second.as_bytes())
+            )))
+        }
+    };
     let next = url
         .join(&location)
         .map_err(|e| format!("bad redirect Location `{location}`: {e}"))

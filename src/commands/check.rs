@@ -43,7 +43,7 @@ pub fn finish(cfg: &CheckConfig, end: RunEnd) -> Result<Exit> {
         };
         eprintln!(
             "healthcheck: interrupted after {} rows; {not_checked}{resume}",
-            summary.total
+            summary.written()
         );
     }
     if let Some(path) = &cfg.summary_json {

@@ -134,6 +134,7 @@ fn demo_config(
         hosts: HostPolicy::default(),
         output: Some(args.output.clone()),
         resume: None,
+        lock_wait: crate::check::lock::DEFAULT_WAIT,
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,

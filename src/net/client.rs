@@ -8,6 +8,7 @@
 //! headers go along (`Credentials`), as reqwest's own redirect policy and curl do.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,10 +25,20 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::net::body;
-use crate::net::classify::{classify, Failure};
+use crate::net::classify::{classify, head_too_large, Failure};
 use crate::net::insecure::AnyCertificate;
+use crate::net::location::Location;
+use crate::net::pinned::PinnedOrWebPki;
 use crate::net::resolve::{ResolveRule, Resolver};
 use crate::record::{ErrorKind, Method};
+
+/// The most header lines an answer's head may have. hyper's default of 100 refused real heads
+/// that curl and browsers read (120 lines of `Set-Cookie` and friends). Raised, hyper fills two
+/// buffers of that many entries for every head it parses, however short: 1,000 cost 10,500
+/// instructions per answer, 12% more for the seed workload. So the clients keep hyper's 100,
+/// and an answer refused for its head is asked for once more through a client that allows
+/// 1,000 (`Client::roomy`), within the same byte limit of about 400 KB.
+pub const MAX_HEADER_LINES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -64,22 +75,27 @@ pub enum ProxyChoice {
 
 /// Built once (it loads the trust roots) and cloned into every probe: `Arc`s inside.
 ///
-/// Two reqwest clients with the same settings: requests that ask to close go through one
-/// without a pool, so that a run over distinct hosts pays nothing for pooling; keep-alive
-/// requests go through one with a pool, where the next request to the origin finds them.
+/// Reqwest clients with the same settings: requests that ask to close go through one without a
+/// pool, so that a run over distinct hosts pays nothing for pooling; keep-alive requests go
+/// through one with a pool, where the next request to the origin finds them; a third, without
+/// a pool, takes the few requests whose answer has more than 100 header lines (see `send`).
 #[derive(Clone)]
 pub struct Client {
     fresh: reqwest::Client,
     pooled: reqwest::Client,
+    /// Like `fresh`, for heads of up to `MAX_HEADER_LINES` lines.
+    roomy: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
+    /// Keep-alive requests sent again on a new connection (see `send`).
+    stale_retries: Arc<AtomicU64>,
 }
 
 /// The head of an answer: all a probe reads of it.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
-    pub location: Option<HeaderValue>,
+    pub location: Location,
     pub retry_after: Option<HeaderValue>,
     /// The address the answer came from (the proxy's, through a proxy).
     pub remote: Option<SocketAddr>,
@@ -132,7 +148,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
     // at them again for every request; with none set, that work is skipped altogether.
     let direct = cfg.proxy == ProxyChoice::Direct
         || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
-    let client = |pool: bool| {
+    let client = |pool: bool, max_headers: Option<usize>| {
         let mut defaults = shared.clone();
         if !pool {
             // Every request of this client asks the server to close; as a default header it
@@ -158,6 +174,9 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_user_timeout(None)
             .http1_only()
             .dns_resolver(resolver.clone());
+        if let Some(max) = max_headers {
+            builder = builder.http1_max_headers(max);
+        }
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
         } else {
@@ -175,9 +194,11 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .map_err(|e| Error::io("cannot set up the HTTP client", std::io::Error::other(e)))
     };
     Ok(Client {
-        fresh: client(false)?,
-        pooled: client(true)?,
+        fresh: client(false, None)?,
+        pooled: client(true, None)?,
+        roomy: client(false, Some(MAX_HEADER_LINES))?,
         sensitive: Arc::new(sensitive),
+        stale_retries: Arc::default(),
     })
 }
 
@@ -236,6 +257,7 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
     } else {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         for (name, pem) in &cfg.ca_pems {
             let bad = |message: String| Error::InputContent {
                 path: name.into(),
@@ -249,11 +271,24 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
             }
             for cert in certs {
                 roots
-                    .add(cert)
+                    .add(cert.clone())
                     .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+                pinned.push(cert);
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if pinned.is_empty() {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            // A `--ca-cert` certificate may be the server's own (see `pinned`).
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| Error::io("cannot set up TLS", std::io::Error::other(e)))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
+                .with_no_client_auth()
+        }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -264,23 +299,54 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        match self.send_once(url, how).await {
-            // A server may close an idle connection at any time, and the pool can hand it out
-            // before the close is seen: as browsers do, a keep-alive request (the only kind
-            // that can get a pooled connection) is tried once more, on a new connection.
-            Err(failure) if failure.kind == ErrorKind::Reset && how.keep_alive => {
-                self.send_once(url, how).await
-            }
-            result => result,
+        let https = url.scheme() == "https";
+        let mut via = if how.keep_alive { Via::Pooled } else { Via::Fresh };
+        // At most three tries: pooled, then fresh, then roomy.
+        loop {
+            let http = match via {
+                Via::Fresh => &self.fresh,
+                Via::Pooled => &self.pooled,
+                Via::Roomy => &self.roomy,
+            };
+            let err = match self.send_on(http, url, how).await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            let failed = failure(&err, https);
+            via = match via {
+                // A server may close an idle connection at any time (Apache after 5 s, load
+                // balancers), and the pool can hand it out before the close is seen; the
+                // request then never reached the server. As curl and browsers do, it is sent
+                // once more (HEAD and GET are idempotent), on a connection that is surely new:
+                // the pool could hand out another dead one, and both tries would fail within a
+                // millisecond.
+                Via::Pooled if went_out_on_a_dead_connection(&err, &failed) => {
+                    self.stale_retries.fetch_add(1, Ordering::Relaxed);
+                    Via::Fresh
+                }
+                // Refused for its head: perhaps only for hyper's 100 lines.
+                Via::Fresh | Via::Pooled if head_too_large(&err) => Via::Roomy,
+                _ => return Err(failed),
+            };
         }
     }
 
-    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
+    /// Keep-alive requests sent again on a new connection because the kept one they went out
+    /// on turned out closed, for the summary.
+    pub fn stale_retries(&self) -> u64 {
+        self.stale_retries.load(Ordering::Relaxed)
+    }
+
+    async fn send_on(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        how: Hop,
+    ) -> std::result::Result<Answer, reqwest::Error> {
         let method = match how.method {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
-        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
             Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
@@ -296,12 +362,11 @@ impl Client {
         };
         // No body, as one that cannot be replayed (see `NoBody`).
         request = request.body(reqwest::Body::wrap(NoBody));
-        let https = url.scheme() == "https";
-        let response = request.send().await.map_err(|e| failure(&e, https))?;
+        let response = request.send().await?;
         let headers = response.headers();
         let mut answer = Answer {
             status: response.status(),
-            location: headers.get(LOCATION).cloned(),
+            location: Location::of(headers.get_all(LOCATION)),
             retry_after: headers.get(RETRY_AFTER).cloned(),
             remote: response.remote_addr(),
             version: response.version(),
@@ -361,6 +426,22 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
         return classify(err, stage);
     }
     classify(err, crate::net::classify::Stage::Exchange)
+}
+
+/// Which of the clients a request goes through.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    Fresh,
+    Pooled,
+    Roomy,
+}
+
+/// Whether a request failed as one sent on a connection the server had already closed does: the
+/// connection was made (or taken from the pool) and closed before any answer arrived. reqwest
+/// does not say whether the connection was a reused one, nor whether a few bytes of a head came
+/// first; only keep-alive requests can have gone out on a reused one.
+fn went_out_on_a_dead_connection(err: &reqwest::Error, failure: &Failure) -> bool {
+    !err.is_connect() && failure.kind == ErrorKind::Reset
 }
 
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.

@@ -111,11 +111,24 @@ pub const PROXY_VARS: [&str; 8] = [
     "no_proxy",
 ];
 
-/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy.
+/// The job engines' variables that `--shard auto` reads: a test sets the ones it means.
+pub const ENGINE_VARS: [&str; 8] = [
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_STEP",
+    "JOB_COMPLETION_INDEX",
+    "HEALTHCHECK_SHARD_COUNT",
+];
+
+/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy
+/// or at a job engine the tests happen to run under.
 pub fn healthcheck() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("healthcheck").unwrap();
     cmd.env_remove("RUST_LOG").timeout(Duration::from_secs(120));
-    for var in PROXY_VARS {
+    for var in PROXY_VARS.iter().chain(&ENGINE_VARS) {
         cmd.env_remove(var);
     }
     cmd
@@ -244,6 +257,7 @@ pub fn capture_one_request() -> (String, thread::JoinHandle<String>) {
 }
 
 /// What a `Raw` server does after writing its answer to one request.
+#[derive(Debug, Clone, Copy)]
 pub enum Then {
     /// Wait for the next request on the connection (unless the client asked to close).
     KeepOpen,
@@ -251,6 +265,12 @@ pub enum Then {
     Close,
     /// Reset the connection (RST), as servers that close with SO_LINGER 0 and load balancers do.
     Reset,
+    /// The same a moment after the answer, as the RST arrives over a real network: by then the
+    /// client may have sent its next request on the connection.
+    ResetAfter(Duration),
+    /// Keep the connection, then reset it when the next request arrives, unanswered: a server
+    /// that closed an idle connection just as the client sent its next request on it.
+    ResetOnNextRequest,
 }
 
 /// A loopback HTTP/1.1 server that answers with raw bytes, so a test can send what real servers
@@ -274,8 +294,36 @@ impl Raw {
     }
 
     pub fn start_on(listen: &str, respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static) -> Raw {
+        Raw::serve(listen, None, respond)
+    }
+
+    /// Over TLS on 127.0.0.1: `chain` (the leaf first) and its key, whatever name is asked for.
+    pub fn start_tls(
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+        respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
+    ) -> Raw {
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+        Raw::serve("127.0.0.1:0", Some(Arc::new(config)), respond)
+    }
+
+    fn serve(
+        listen: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
+    ) -> Raw {
         let listener = std::net::TcpListener::bind(listen).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        // Accepts at once (a server that polled would space out the client's connections and
+        // hide races), and looks at the stop flag at least every 20 ms.
+        socket2::SockRef::from(&listener)
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let accepts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -285,13 +333,11 @@ impl Raw {
         let thread = thread::spawn(move || {
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while !flag.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        a.fetch_add(1, Ordering::SeqCst);
-                        let (respond, heads) = (respond.clone(), h.clone());
-                        thread::spawn(move || serve_raw(stream, &*respond, &heads));
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                // An error is the 20 ms timeout passing with no connection.
+                if let Ok((stream, _)) = listener.accept() {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    let (respond, heads, tls) = (respond.clone(), h.clone(), tls.clone());
+                    thread::spawn(move || serve_raw(stream, tls, &*respond, &heads));
                 }
             }
         });
@@ -324,12 +370,37 @@ impl Raw {
     }
 }
 
-fn serve_raw(mut stream: std::net::TcpStream, respond: &Respond, heads: &std::sync::Mutex<Vec<String>>) {
-    use std::io::{Read, Write};
+fn serve_raw(
+    stream: std::net::TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    respond: &Respond,
+    heads: &std::sync::Mutex<Vec<String>>,
+) {
     stream.set_nonblocking(false).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let Ok(io) = stream.try_clone() else { return };
+    match tls {
+        None => serve_io(io, &stream, respond, heads),
+        Some(config) => {
+            let Ok(server) = rustls::ServerConnection::new(config) else {
+                return;
+            };
+            // The handshake happens on the first read; a client that refuses it ends the read.
+            serve_io(rustls::StreamOwned::new(server, io), &stream, respond, heads);
+        }
+    }
+}
+
+/// Requests in, `respond`'s answers out, over `io` (TCP or TLS on `tcp`).
+fn serve_io(
+    mut stream: impl std::io::Read + std::io::Write,
+    tcp: &std::net::TcpStream,
+    respond: &Respond,
+    heads: &std::sync::Mutex<Vec<String>>,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
+    let mut dead = false;
     loop {
         let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
             match stream.read(&mut chunk) {
@@ -341,15 +412,24 @@ fn serve_raw(mut stream: std::net::TcpStream, respond: &Respond, heads: &std::sy
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end + 4);
         heads.lock().unwrap().push(head.clone());
-        let (answer, then) = respond(&head);
-        if stream.write_all(&answer).is_err() {
+        if dead {
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
             return;
         }
+        let (answer, then) = respond(&head);
+        if stream.write_all(&answer).and_then(|()| stream.flush()).is_err() {
+            return;
+        }
+        let close = head.contains("connection: close");
         match then {
-            Then::KeepOpen if !head.contains("connection: close") => continue,
-            Then::KeepOpen | Then::Close => return,
-            Then::Reset => {
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            Then::KeepOpen if !close => continue,
+            Then::ResetOnNextRequest if !close => dead = true,
+            Then::KeepOpen | Then::Close | Then::ResetOnNextRequest => return,
+            Then::Reset | Then::ResetAfter(_) => {
+                if let Then::ResetAfter(pause) = then {
+                    thread::sleep(pause);
+                }
+                let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
                 return;
             }
         }
@@ -375,16 +455,22 @@ pub fn answer(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// A loopback DNS server that answers A and AAAA questions from a table and NXDOMAIN for names
-/// it does not know, until dropped.
+/// A loopback DNS server that answers A and AAAA questions from a table (`*` stands for every
+/// name) and NXDOMAIN for names it does not know, until dropped.
 pub struct FakeDns {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl FakeDns {
     pub fn start(table: &[(&str, std::net::IpAddr)]) -> FakeDns {
+        FakeDns::slow(table, Duration::ZERO)
+    }
+
+    /// Every answer `delay` after its question, as a recursive resolver's for names it has not
+    /// cached; questions are answered concurrently.
+    pub fn slow(table: &[(&str, std::net::IpAddr)], delay: Duration) -> FakeDns {
         let table: Vec<(String, std::net::IpAddr)> = table
             .iter()
             .map(|(n, ip)| (n.to_ascii_lowercase(), *ip))
@@ -393,22 +479,31 @@ impl FakeDns {
         socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let addr = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
+        // The delay is the same for every answer: a queue in arrival order is in order of due time.
+        let (due, replies) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>, SocketAddr)>();
+        let sender = socket.try_clone().unwrap();
+        let answering = thread::spawn(move || {
+            while let Ok((at, reply, peer)) = replies.recv() {
+                thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+                let _ = sender.send_to(&reply, peer);
+            }
+        });
         let flag = stop.clone();
-        let thread = thread::spawn(move || {
+        let listening = thread::spawn(move || {
             let mut buf = [0u8; 512];
             while !flag.load(Ordering::Relaxed) {
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
                 if let Some(reply) = dns_reply(&buf[..n], &table) {
-                    let _ = socket.send_to(&reply, peer);
+                    let _ = due.send((std::time::Instant::now() + delay, reply, peer));
                 }
             }
         });
         FakeDns {
             addr,
             stop,
-            thread: Some(thread),
+            threads: vec![listening, answering],
         }
     }
 
@@ -419,8 +514,9 @@ impl FakeDns {
 
 impl Drop for FakeDns {
     fn drop(&mut self) {
+        // The listener stops, which ends the answering thread's queue.
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -438,11 +534,11 @@ fn dns_reply(query: &[u8], table: &[(String, std::net::IpAddr)]) -> Option<Vec<u
     let question_end = at + 5;
     let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
     let name = labels.join(".");
-    let known = table.iter().any(|(n, _)| *n == name);
+    let known = table.iter().any(|(n, _)| *n == name || n == "*");
     let records: Vec<&std::net::IpAddr> = table
         .iter()
         .filter(|(n, ip)| {
-            *n == name
+            (*n == name || n == "*")
                 && matches!(
                     (qtype, ip),
                     (1, std::net::IpAddr::V4(_)) | (28, std::net::IpAddr::V6(_))
