@@ -152,7 +152,10 @@ fn goaway_mid_run_sends_the_unanswered_requests_again_on_a_new_connection() {
     // The requests cut off went again on a new connection. Those still queued in hyper when
     // the connection closed are sent again by hyper-util itself, each racing to connect; one
     // connection is kept.
-    assert!((2..=5).contains(&count(&counts.connections)), "{counts:?} {stderr}");
+    assert!(
+        (2..=5).contains(&count(&counts.connections)),
+        "{counts:?} {stderr}"
+    );
     assert!(count(&counts.requests) > 20, "{counts:?}");
     for i in 0..20 {
         let asked = counts.asked(&format!("/page/{i}"));
