@@ -73,6 +73,7 @@ impl CheckConfig {
                 // A kept connection waits for the host's next request, which may wait out
                 // --host-interval first.
                 pool_idle: POOL_IDLE + Duration::from_millis(args.host_interval),
+                timings: args.timings,
             },
             probe: ProbeConfig {
                 method: match args.method {
@@ -85,6 +86,7 @@ impl CheckConfig {
                 retries: args.retries,
                 success: args.success,
                 details,
+                timings: args.timings,
             },
             hosts: HostPolicy {
                 concurrency: args.host_concurrency,
@@ -98,6 +100,7 @@ impl CheckConfig {
             summary_json: args.summary_json,
             fail_on_unhealthy: args.fail_on_unhealthy,
             details,
+            timings: args.timings,
             fail_on_cert_expiring: args.fail_on_cert_expiring,
             quiet,
         })

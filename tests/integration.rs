@@ -24,3 +24,5 @@ mod edges;
 mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;
+// `--timings`: where each check's time went, phase by phase, in the rows and the report (issue 19).
+mod timings;

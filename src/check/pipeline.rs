@@ -102,7 +102,11 @@ fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, Outputs
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
     let mut done = match &cfg.resume {
-        Some(path) => Some(resume::load(path, cfg.format)?.fits_details(path, cfg.details)?),
+        Some(path) => Some(
+            resume::load(path, cfg.format)?
+                .fits_details(path, cfg.details)?
+                .fits_timings(path, cfg.timings)?,
+        ),
         None => None,
     };
     let sink_spec = SinkSpec {
@@ -110,6 +114,7 @@ fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, Outputs
         append: done.as_ref().is_some_and(|d| d.has_content),
         format: cfg.format,
         details: cfg.details,
+        timings: cfg.timings,
     };
     let total = match &cfg.source {
         Source::Generated(g) => {

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::HeaderValue;
 use url::Url;
 
-use crate::check::hosts::{after_throttle, parse_retry_after, HostPermit, Throttle};
+use crate::check::hosts::{after_throttle, parse_retry_after, Connection, HostPermit, Throttle};
 use crate::check::targets::{redact, Target};
 use crate::net::classify::Failure;
 use crate::net::client::{same_origin, Answer, Client, Credentials, Hop};
+use crate::net::timing;
 use crate::record::cert::{days_left, CertInfo, UtcSecs};
-use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Record, SuccessCodes};
+use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Record, SuccessCodes, Timings};
 
 /// `--get-fallback`: when a HEAD is tried again as a GET.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +39,8 @@ pub struct ProbeConfig {
     pub success: SuccessCodes,
     /// Collect the `--details` of every answer.
     pub details: bool,
+    /// Measure where the time of every request went (`--timings`).
+    pub timings: bool,
 }
 
 impl Default for ProbeConfig {
@@ -50,6 +53,7 @@ impl Default for ProbeConfig {
             retries: 0,
             success: SuccessCodes::default(),
             details: false,
+            timings: false,
         }
     }
 }
@@ -87,11 +91,13 @@ pub async fn probe(
     let start = Instant::now();
     let mut tries = Tries::default();
     let (mut throttled, mut waited, mut kept_because) = (0, Duration::ZERO, None);
+    // Summed over every request of the check: hops, the GET fallback, retries.
+    let mut timings = cfg.timings.then(Timings::default);
     let attempt = loop {
-        let keep_alive = permit.as_ref().is_some_and(|p| !p.last_of_host());
-        let mut attempt = follow(client, cfg, &url, cfg.method, keep_alive).await;
+        let connection = permit.as_ref().map_or(Connection::Only, HostPermit::connection);
+        let mut attempt = follow(client, cfg, &url, cfg.method, connection, timings.as_mut()).await;
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
-            attempt = follow(client, cfg, &url, Method::Get, keep_alive).await;
+            attempt = follow(client, cfg, &url, Method::Get, connection, timings.as_mut()).await;
         }
         let decision = match (&permit, &attempt.result) {
             (Some(host), Ok(status)) => {
@@ -143,6 +149,7 @@ pub async fn probe(
         elapsed: start.elapsed(),
         note: kept_because,
         details: attempt.details,
+        timings: timings.map(Box::new),
     }
 }
 
@@ -194,15 +201,18 @@ fn backoff(retry: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << retry.min(5)))
 }
 
-/// One request and its redirects, all under one deadline. `keep_alive`: more URLs of the host
-/// are about to be sent, so its connection is worth keeping.
+/// One request and its redirects, all under one deadline. `connection`: whether more URLs of the
+/// host are about to be sent (its connection is worth keeping), or an earlier one kept it. With
+/// `timings`, each request's phases are added to them.
 async fn follow(
     client: &Client,
     cfg: &ProbeConfig,
     start_url: &Url,
     method: Method,
-    keep_alive: bool,
+    connection: Connection,
+    mut timings: Option<&mut Timings>,
 ) -> Attempt {
+    let keep_alive = connection == Connection::Keep;
     let deadline = tokio::time::Instant::now() + cfg.timeout;
     let mut url = start_url.clone();
     let mut redirects = 0;
@@ -211,10 +221,16 @@ async fn follow(
         method,
         credentials: Credentials::Send,
         keep_alive,
+        reuse: connection == Connection::Last,
     };
     let mut details = cfg.details.then(Box::<Details>::default);
     let result = loop {
-        let answer = match tokio::time::timeout_at(deadline, client.send(&url, how)).await {
+        let send = tokio::time::timeout_at(deadline, client.send(&url, how));
+        let sent = match timings.as_deref_mut() {
+            Some(sums) => timing::measure(sums, send).await,
+            None => send.await,
+        };
+        let answer = match sent {
             Err(_) => {
                 break Err(Failure::new(
                     ErrorKind::Timeout,
@@ -257,6 +273,8 @@ async fn follow(
                 // one mostly ends the chain, and a connection kept for it would sit idle unless
                 // more URLs of the host wait.
                 how.keep_alive = same_origin(&url, &next) && (keep_alive || redirects >= 2);
+                // The first hop took the kept connection, if there was one.
+                how.reuse = false;
                 if !same_origin(start_url, &next) {
                     how.credentials = Credentials::Withhold;
                 }
@@ -364,6 +382,7 @@ mod tests {
             proxy: crate::net::client::ProxyChoice::Direct,
             tls_info: false,
             pool_idle: Duration::from_secs(1),
+            timings: false,
         })
         .expect("a client");
         let target = Target::parse("https://a.com/", crate::check::targets::Scheme::Https);

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::check::progress::Counters;
 use crate::check::summary::Tally;
 use crate::error::{Error, Result};
-use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS};
+use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS, TIMING_COLUMNS};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long the writer naps between looks at the channel while rows wait for a flush: the
@@ -41,6 +41,8 @@ pub struct SinkSpec {
     pub format: Format,
     /// Write the `--details` columns too.
     pub details: bool,
+    /// Write the `--timings` columns too.
+    pub timings: bool,
 }
 
 impl SinkSpec {
@@ -87,12 +89,15 @@ impl Sink {
             ),
         };
         let mut encoder = Encoder::new(spec.format, out);
-        let details = spec.details;
+        let columns = Columns {
+            details: spec.details,
+            timings: spec.timings,
+        };
         let name = spec.name();
         let output_error = move |source| Error::Output { path: name, source };
         let header = match spec.append {
             true => Ok(()),
-            false => encoder.header(details).and_then(|()| encoder.flush()),
+            false => encoder.header(columns).and_then(|()| encoder.flush()),
         };
         // A reader gone before the header (`| head -c0`) ends the run as quietly as one gone
         // later, so the writer reports it; any other error is reported now.
@@ -103,7 +108,7 @@ impl Sink {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let writer = Arc::clone(&counters);
         let handle = tokio::task::spawn_blocking(move || {
-            write_all(header, rx, encoder, details, &writer).map_err(output_error)
+            write_all(header, rx, encoder, columns, &writer).map_err(output_error)
         });
         Ok((tx, Sink { handle, counters }))
     }
@@ -137,7 +142,7 @@ fn write_all(
     header: io::Result<()>,
     mut rx: mpsc::Receiver<Record>,
     mut encoder: Encoder,
-    details: bool,
+    columns: Columns,
     counters: &Counters,
 ) -> io::Result<SinkEnd> {
     let mut end = SinkEnd::default();
@@ -171,7 +176,7 @@ fn write_all(
                     None => break,
                 }
             };
-            encoder.row(&record.row(details))?;
+            encoder.row(&record.row(columns.details, columns.timings))?;
             end.tally.add(&record);
             counters.record_written(record.success);
             dirty = true;
@@ -189,6 +194,13 @@ fn write_all(
     }
 }
 
+/// Which optional columns a run writes.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    details: bool,
+    timings: bool,
+}
+
 /// CSV or JSON lines over one buffered output.
 #[allow(clippy::large_enum_variant, reason = "one encoder per run")]
 enum Encoder {
@@ -204,10 +216,13 @@ impl Encoder {
         }
     }
 
-    fn header(&mut self, details: bool) -> io::Result<()> {
-        let extra: &[&str] = if details { &DETAIL_COLUMNS } else { &[] };
+    fn header(&mut self, columns: Columns) -> io::Result<()> {
+        let details: &[&str] = if columns.details { &DETAIL_COLUMNS } else { &[] };
+        let timings: &[&str] = if columns.timings { &TIMING_COLUMNS } else { &[] };
         match self {
-            Encoder::Csv(w) => w.write_record(COLUMNS.iter().chain(extra)).map_err(csv_io),
+            Encoder::Csv(w) => w
+                .write_record(COLUMNS.iter().chain(details).chain(timings))
+                .map_err(csv_io),
             Encoder::Jsonl(_) => Ok(()),
         }
     }
@@ -241,7 +256,7 @@ fn csv_io(e: csv::Error) -> io::Error {
 mod tests {
     use super::*;
     use crate::record::cert::{CertInfo, UtcSecs};
-    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome};
+    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Timings};
 
     fn records() -> Vec<Record> {
         vec![
@@ -263,6 +278,13 @@ mod tests {
                         issuer: Some("Sim, R1".into()),
                     }),
                 })),
+                timings: Some(Box::new(Timings {
+                    dns: Duration::from_micros(1_900),
+                    connect: Duration::from_micros(300),
+                    tls: Duration::from_millis(4),
+                    ttfb: Duration::from_millis(5),
+                    new_connections: 2,
+                })),
             },
             Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]
@@ -282,7 +304,7 @@ mod tests {
         })
     }
 
-    fn write_to_file(format: Format, details: bool) -> String {
+    fn write_to_file(format: Format, details: bool, timings: bool) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let spec = SinkSpec {
@@ -290,6 +312,7 @@ mod tests {
             append: false,
             format,
             details,
+            timings,
         };
         let counters = Arc::new(Counters::default());
         let end = write_all_records(spec, &counters).unwrap();
@@ -300,7 +323,7 @@ mod tests {
 
     #[test]
     fn csv_rows_follow_the_header_and_quote_commas() {
-        let text = write_to_file(Format::Csv, false);
+        let text = write_to_file(Format::Csv, false, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -312,7 +335,7 @@ mod tests {
 
     #[test]
     fn json_lines_hold_one_object_per_row() {
-        let text = write_to_file(Format::Jsonl, false);
+        let text = write_to_file(Format::Jsonl, false, false);
         let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["status_code"], 200);
@@ -323,7 +346,7 @@ mod tests {
 
     #[test]
     fn details_add_five_columns_empty_where_unknown() {
-        let text = write_to_file(Format::Csv, true);
+        let text = write_to_file(Format::Csv, true, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -339,13 +362,41 @@ mod tests {
             lines[2],
             "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
         );
-        let text = write_to_file(Format::Jsonl, true);
+        let text = write_to_file(Format::Jsonl, true, false);
         let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(rows[0]["cert_not_after"], "2026-12-26T00:00:00Z");
         assert_eq!(rows[0]["cert_days_left"], 30);
         assert_eq!(rows[0]["http_version"], "HTTP/1.1");
         assert_eq!(rows[1]["ip"], serde_json::Value::Null);
         assert_eq!(rows[1].as_object().map(|o| o.len()), Some(14));
+    }
+
+    #[test]
+    fn timings_add_five_columns_after_the_details_empty_where_unknown() {
+        let text = write_to_file(Format::Csv, false, true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,\
+             dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections"
+        );
+        assert_eq!(
+            lines[1],
+            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12,1,0,4,5,2"
+        );
+        assert_eq!(
+            lines[2],
+            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
+        );
+        let both = write_to_file(Format::Csv, true, true);
+        let header = both.lines().next().unwrap();
+        assert!(header.ends_with("cert_issuer,dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections"));
+        let text = write_to_file(Format::Jsonl, false, true);
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!((&rows[0]["dns_ms"], &rows[0]["tls_ms"]), (&1.into(), &4.into()));
+        assert_eq!(rows[0]["new_connections"], 2);
+        assert_eq!(rows[1]["ttfb_ms"], serde_json::Value::Null);
+        assert!(rows[0].get("ip").is_none(), "no detail fields without --details");
     }
 
     #[test]
@@ -358,6 +409,7 @@ mod tests {
             append: true,
             format: Format::Csv,
             details: false,
+            timings: false,
         };
         let end = write_all_records(spec, &Arc::new(Counters::default()));
         assert!(matches!(end, Err(Error::Output { .. })));

@@ -180,6 +180,7 @@ mod tests {
             elapsed: Duration::ZERO,
             note: None,
             details: None,
+            timings: None,
         }
     }
 

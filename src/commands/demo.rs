@@ -103,10 +103,12 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
             proxy: ProxyChoice::Direct,
             tls_info: true,
             pool_idle: crate::config::POOL_IDLE,
+            timings: true,
         },
         probe: ProbeConfig {
             timeout,
             details: true,
+            timings: true,
             ..ProbeConfig::default()
         },
         hosts: HostPolicy::default(),
@@ -115,8 +117,9 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,
-        // The demo shows what a check can say, certificates included.
+        // The demo shows what a check can say, certificates and timings included.
         details: true,
+        timings: true,
         fail_on_cert_expiring: None,
         quiet,
     })

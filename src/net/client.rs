@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::net::classify::{classify, Failure};
 use crate::net::insecure::AnyCertificate;
 use crate::net::resolve::{ResolveRule, Resolver};
+use crate::net::timing::{self, ConnectTimer, TimedResolver};
 use crate::record::{ErrorKind, Method};
 
 #[derive(Debug, Clone)]
@@ -47,6 +48,9 @@ pub struct ClientConfig {
     /// connection is only kept when a request is about to follow (see `Hop::keep_alive`), and
     /// every idle one holds a socket and buffers.
     pub pool_idle: Duration,
+    /// Measure the phases of every request (`--timings`, see `net::timing`): without it the
+    /// client has none of the hooks.
+    pub timings: bool,
 }
 
 /// Which proxy the requests go through.
@@ -103,6 +107,9 @@ pub struct Hop {
     /// Leave the connection open for another request to the same origin; otherwise ask the
     /// server to close it (`Connection: close`), so nothing idles in the pool.
     pub keep_alive: bool,
+    /// An earlier request may have left a connection to the origin idle in the pool: send on it
+    /// even when asking to close (a host's last URL after its others), rather than open a new one.
+    pub reuse: bool,
 }
 
 pub fn build(cfg: &ClientConfig) -> Result<Client> {
@@ -113,7 +120,10 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         cfg.dns_concurrency,
         cfg.connect_timeout,
     );
-    let tls = tls_config(cfg)?;
+    let mut tls = tls_config(cfg)?;
+    if cfg.timings {
+        timing::stamp_hellos(&mut tls);
+    }
     let proxy = match &cfg.proxy {
         ProxyChoice::Url(url) => Some(
             Proxy::all(url.as_str())
@@ -150,8 +160,14 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive_interval(None)
             .tcp_keepalive_retries(None)
             .tcp_user_timeout(None)
-            .http1_only()
-            .dns_resolver(resolver.clone());
+            .http1_only();
+        builder = if cfg.timings {
+            builder
+                .dns_resolver(TimedResolver(resolver.clone()))
+                .connector_layer(ConnectTimer)
+        } else {
+            builder.dns_resolver(resolver.clone())
+        };
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
         } else {
@@ -260,9 +276,9 @@ impl Client {
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
         match self.send_once(url, how).await {
             // A server may close an idle connection at any time, and the pool can hand it out
-            // before the close is seen: as browsers do, a keep-alive request (the only kind
-            // that can get a pooled connection) is tried once more, on a new connection.
-            Err(failure) if failure.kind == ErrorKind::Reset && how.keep_alive => {
+            // before the close is seen: as browsers do, a request through the pool (the only
+            // kind that can get a kept connection) is tried once more, on a new connection.
+            Err(failure) if failure.kind == ErrorKind::Reset && how.pooled() => {
                 self.send_once(url, how).await
             }
             result => result,
@@ -274,7 +290,7 @@ impl Client {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
-        let http = if how.keep_alive { &self.pooled } else { &self.fresh };
+        let http = if how.pooled() { &self.pooled } else { &self.fresh };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
             Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
@@ -288,6 +304,10 @@ impl Client {
                 http.request(method, bare)
             }
         };
+        if how.reuse && !how.keep_alive {
+            // The pooled client keeps connections open unless asked not to.
+            request = request.header(CONNECTION, HeaderValue::from_static("close"));
+        }
         // No body, as one that cannot be replayed (see `NoBody`).
         request = request.body(reqwest::Body::wrap(NoBody));
         let https = url.scheme() == "https";
@@ -305,6 +325,13 @@ impl Client {
                 .and_then(|info| info.peer_certificate())
                 .map(<[u8]>::to_vec),
         })
+    }
+}
+
+impl Hop {
+    /// Whether the request goes through the client with a pool.
+    fn pooled(&self) -> bool {
+        self.keep_alive || self.reuse
     }
 }
 
@@ -377,6 +404,7 @@ mod tests {
             proxy: ProxyChoice::Direct,
             tls_info: false,
             pool_idle: Duration::from_secs(1),
+            timings: false,
         }
     }
 

@@ -228,13 +228,15 @@ pub enum Then {
 /// A loopback HTTP/1.1 server that answers with raw bytes, so a test can send what real servers
 /// send and a well-behaved one would not: huge heads, a reset right after the answer, bodies on
 /// HEAD, raw UTF-8 in headers. It records every request head and counts connections, and stops
-/// when dropped (or after 60 s).
+/// when dropped (or after 60 s). `start_tls` serves HTTPS, with a handshake as slow as asked.
 pub struct Raw {
     addr: SocketAddr,
     accepts: Arc<std::sync::atomic::AtomicUsize>,
     heads: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
+    /// With TLS: the certificate to trust (`--ca-cert`), in a directory that lives as long.
+    ca: Option<(tempfile::TempDir, PathBuf)>,
 }
 
 type Respond = dyn Fn(&str) -> (Vec<u8>, Then) + Send + Sync;
@@ -246,6 +248,43 @@ impl Raw {
     }
 
     pub fn start_on(listen: &str, respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static) -> Raw {
+        Raw::serve(listen, None, respond)
+    }
+
+    /// HTTPS on 127.0.0.1 with a certificate for `name` (see `ca_file`), whose handshakes wait
+    /// `stall` before the server reads the ClientHello, as a far or busy server's do.
+    pub fn start_tls(
+        name: &str,
+        stall: Duration,
+        respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
+    ) -> Raw {
+        let cert = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.cert.der().clone()], key)
+                .unwrap();
+        let mut raw = Raw::serve("127.0.0.1:0", Some((Arc::new(config), stall)), respond);
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        raw.ca = Some((dir, ca));
+        raw
+    }
+
+    /// The certificate of a `start_tls` server, for `--ca-cert`.
+    pub fn ca_file(&self) -> &std::path::Path {
+        &self.ca.as_ref().expect("a TLS server").1
+    }
+
+    fn serve(
+        listen: &str,
+        tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+        respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
+    ) -> Raw {
         let listener = std::net::TcpListener::bind(listen).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -260,8 +299,8 @@ impl Raw {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         a.fetch_add(1, Ordering::SeqCst);
-                        let (respond, heads) = (respond.clone(), h.clone());
-                        thread::spawn(move || serve_raw(stream, &*respond, &heads));
+                        let (respond, heads, tls) = (respond.clone(), h.clone(), tls.clone());
+                        thread::spawn(move || serve_raw(stream, tls, &*respond, &heads));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
                 }
@@ -273,6 +312,7 @@ impl Raw {
             heads,
             stop,
             thread: Some(thread),
+            ca: None,
         }
     }
 
@@ -296,10 +336,32 @@ impl Raw {
     }
 }
 
-fn serve_raw(mut stream: std::net::TcpStream, respond: &Respond, heads: &std::sync::Mutex<Vec<String>>) {
-    use std::io::{Read, Write};
+fn serve_raw(
+    stream: std::net::TcpStream,
+    tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+    respond: &Respond,
+    heads: &std::sync::Mutex<Vec<String>>,
+) {
     stream.set_nonblocking(false).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let tcp = stream.try_clone().unwrap();
+    match tls {
+        None => serve_stream(stream, &tcp, respond, heads),
+        Some((config, stall)) => {
+            thread::sleep(stall);
+            let conn = rustls::ServerConnection::new(config).unwrap();
+            serve_stream(rustls::StreamOwned::new(conn, stream), &tcp, respond, heads);
+        }
+    }
+}
+
+/// Answer the requests of one connection, plain or TLS (`tcp` is its socket, for a reset).
+fn serve_stream(
+    mut stream: impl std::io::Read + std::io::Write,
+    tcp: &std::net::TcpStream,
+    respond: &Respond,
+    heads: &std::sync::Mutex<Vec<String>>,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -314,14 +376,14 @@ fn serve_raw(mut stream: std::net::TcpStream, respond: &Respond, heads: &std::sy
         buf.drain(..end + 4);
         heads.lock().unwrap().push(head.clone());
         let (answer, then) = respond(&head);
-        if stream.write_all(&answer).is_err() {
+        if stream.write_all(&answer).and_then(|()| stream.flush()).is_err() {
             return;
         }
         match then {
             Then::KeepOpen if !head.contains("connection: close") => continue,
             Then::KeepOpen | Then::Close => return,
             Then::Reset => {
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
                 return;
             }
         }
@@ -348,7 +410,7 @@ pub fn answer(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// A loopback DNS server that answers A and AAAA questions from a table and NXDOMAIN for names
-/// it does not know, until dropped.
+/// it does not know, at once or after a delay, until dropped.
 pub struct FakeDns {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -357,6 +419,12 @@ pub struct FakeDns {
 
 impl FakeDns {
     pub fn start(table: &[(&str, std::net::IpAddr)]) -> FakeDns {
+        FakeDns::delayed(table, Duration::ZERO)
+    }
+
+    /// Each answer `delay` after its question (questions asked together are answered together),
+    /// as a far or busy resolver's are.
+    pub fn delayed(table: &[(&str, std::net::IpAddr)], delay: Duration) -> FakeDns {
         let table: Vec<(String, std::net::IpAddr)> = table
             .iter()
             .map(|(n, ip)| (n.to_ascii_lowercase(), *ip))
@@ -372,8 +440,16 @@ impl FakeDns {
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                if let Some(reply) = dns_reply(&buf[..n], &table) {
+                let Some(reply) = dns_reply(&buf[..n], &table) else {
+                    continue;
+                };
+                if delay.is_zero() {
                     let _ = socket.send_to(&reply, peer);
+                } else if let Ok(socket) = socket.try_clone() {
+                    thread::spawn(move || {
+                        thread::sleep(delay);
+                        let _ = socket.send_to(&reply, peer);
+                    });
                 }
             }
         });
