@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use healthcheck::record::{ErrorKind, OwnedRow};
 
-use crate::support::{answer, healthcheck, ok_rows, ok_stdout, write_lines, FakeDns, Raw, Then};
+use crate::support::{answer, healthcheck, ok_rows, ok_stdout, write_lines, FakeDns, Raw, Sim, Then};
 
 /// What a loaded machine may add to any measured phase.
 const MARGIN: u64 = 250;
@@ -138,4 +138,62 @@ fn a_connect_that_times_out_shows_the_time_in_connect_ms() {
     assert!((499..=500 + MARGIN).contains(&connect_ms), "{row:?}");
     assert_eq!((dns_ms, tls_ms, opened), (0, 0, 0), "{row:?}");
     assert_phases_fill_the_check(row);
+}
+
+#[test]
+fn report_of_a_timed_file_shows_the_phases_the_chart_and_the_slowest_hosts() {
+    let sim = Sim::all_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = [("a.test", 30), ("b.test", 120), ("c.test", 60)]
+        .iter()
+        .map(|(host, ms)| format!("http://{host}/_/slow/{ms}"))
+        .chain(["http://d.test/_/status/404".to_string()])
+        .collect();
+    let input = write_lines(&dir, "urls.txt", &urls);
+    let rows_path = dir.path().join("rows.csv");
+    ok_stdout(
+        healthcheck()
+            .args(["-q", "--timings", "--resolve", &sim.resolve_all(), "-o"])
+            .arg(&rows_path)
+            .arg("-i")
+            .arg(&input),
+    );
+    let charts = dir.path().join("charts");
+    let text = String::from_utf8(ok_stdout(
+        healthcheck()
+            .arg("report")
+            .arg(&rows_path)
+            .arg("--svg")
+            .arg(&charts),
+    ))
+    .unwrap();
+    let section = &text[text.find("Where the time went").expect("a phases section")..];
+    for label in [
+        "answered",
+        "successful",
+        "unsuccessful status",
+        "Slowest hosts (ms)",
+    ] {
+        assert!(section.contains(label), "{label} in {section}");
+    }
+    let hosts: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("Slowest hosts"))
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(&hosts[..3], ["b.test", "c.test", "a.test"], "{section}");
+    let svg = std::fs::read_to_string(charts.join("phases.svg")).unwrap();
+    assert!(
+        svg.contains("Where the time went: median phases by outcome"),
+        "{svg}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&ok_stdout(
+        healthcheck().args(["report", "--format", "json"]).arg(&rows_path),
+    ))
+    .unwrap();
+    let timings = &json["timings_ms"];
+    assert_eq!(timings["answered"]["count"], 4, "{timings}");
+    assert!(timings["by_outcome"]["successful"]["ttfb"]["max"].as_u64() >= Some(120));
+    assert_eq!(timings["slowest_hosts"][0]["host"], "b.test");
 }

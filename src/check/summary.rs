@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::check::hosts::HostsSummary;
-use crate::record::{ErrorKind, Record};
+use crate::record::{ErrorKind, PhaseStats, Record};
 
 /// Running counts over the rows written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub struct Tally {
     pub by_status: BTreeMap<u16, u64>,
     /// Days left on the certificate that expires first (`--details`).
     pub soonest_cert_days: Option<i64>,
+    /// The phases of the answered URLs (`--timings`).
+    pub phases: PhaseStats,
 }
 
 impl Tally {
@@ -36,6 +38,9 @@ impl Tally {
         self.successful += u64::from(record.success);
         if let Some(days) = record.cert_days_left() {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
+        }
+        if let (Some(timings), Some(_)) = (&record.timings, record.status()) {
+            self.phases.add(timings.ms(), timings.new_connections);
         }
         match record.status() {
             Some(status) => *self.by_status.entry(status).or_default() += 1,
@@ -75,6 +80,40 @@ pub struct Summary {
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
+    /// Where the answered URLs' time went, when `--timings` measured any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<PhaseMedians>,
+}
+
+/// The median of each phase over the answered URLs of a `--timings` run, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhaseMedians {
+    pub answered: u64,
+    pub dns_ms: u64,
+    pub connect_ms: u64,
+    pub tls_ms: u64,
+    pub ttfb_ms: u64,
+    /// Connections opened per answered URL, on average.
+    pub new_connections_per_url: f64,
+}
+
+impl PhaseMedians {
+    pub fn of(stats: &PhaseStats) -> Option<Self> {
+        let [dns_ms, connect_ms, tls_ms, ttfb_ms] = stats.medians()?;
+        Some(PhaseMedians {
+            answered: stats.checks(),
+            dns_ms,
+            connect_ms,
+            tls_ms,
+            ttfb_ms,
+            new_connections_per_url: stats.connections_per_check(),
+        })
+    }
+
+    /// In `Phase::ALL` order.
+    pub fn ms(&self) -> [u64; 4] {
+        [self.dns_ms, self.connect_ms, self.tls_ms, self.ttfb_ms]
+    }
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -94,6 +133,7 @@ impl Summary {
                 0.0
             },
             soonest_cert_days_left: tally.soonest_cert_days,
+            timings: PhaseMedians::of(&tally.phases),
             by_exception: tally.by_exception,
             by_status: tally.by_status,
             requested_concurrency: concurrency.0,
@@ -149,6 +189,14 @@ impl Summary {
                 s,
                 "  host {}: {} requests, {} throttled (429), {} retries, {} errors, at most {} in flight",
                 host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
+            );
+        }
+        if let Some(t) = &self.timings {
+            let _ = writeln!(
+                s,
+                "  phases of {} answered URLs (medians): dns {} ms, connect {} ms, tls {} ms, ttfb {} ms; \
+                 {:.2} connections opened per URL",
+                t.answered, t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.new_connections_per_url
             );
         }
         match self.soonest_cert_days_left {
@@ -284,5 +332,42 @@ mod tests {
             serde_json::to_value(&summary).unwrap()["soonest_cert_days_left"],
             -2
         );
+    }
+
+    #[test]
+    fn with_timings_the_summary_has_the_median_phases_of_the_answered_urls() {
+        let timed = |ms: u64, outcome| Record {
+            timings: Some(Box::new(crate::record::Timings {
+                dns: Duration::from_millis(ms),
+                connect: Duration::from_millis(1),
+                tls: Duration::from_millis(2 * ms),
+                ttfb: Duration::from_millis(10 * ms),
+                new_connections: 1,
+            })),
+            ..record(outcome, true)
+        };
+        let mut tally = Tally::default();
+        let summary = Summary::new(tally.clone(), (1, 1), 1, Duration::from_secs(1));
+        assert!(summary.timings.is_none() && !summary.render().contains("phases"));
+        for ms in [3, 5, 4] {
+            tally.add(&timed(ms, Outcome::Response { status: 200 }));
+        }
+        let failed = Outcome::Failed {
+            kind: ErrorKind::Timeout,
+            detail: String::new(),
+        };
+        tally.add(&timed(900, failed));
+        let summary = Summary::new(tally, (1, 1), 1, Duration::from_secs(1));
+        let text = summary.render();
+        assert!(
+            text.contains(
+                "phases of 3 answered URLs (medians): dns 4 ms, connect 1 ms, tls 8 ms, ttfb 40 ms; \
+                 1.00 connections opened per URL"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["timings"]["ttfb_ms"], 40);
+        assert_eq!(json["timings"]["answered"], 3);
     }
 }
