@@ -2,9 +2,10 @@
 # End-to-end benchmark of healthcheck against the simulated internet, on loopback only.
 #
 #   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
-#                                       details-tls (the same over HTTPS), throughput (2), scale (3),
-#                                       fds, sites (4: many pages per site); default: seed throughput
-#                                       scale fds sites
+#                                       details-tls (the same over HTTPS), timings (1 with and without
+#                                       --timings), timings-tls (the same over HTTPS), throughput (2),
+#                                       scale (3), fds, sites (4: many pages per site); default: seed
+#                                       throughput scale fds sites
 #
 # Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
 # both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
@@ -178,6 +179,20 @@ for w in "${workloads[@]}"; do
         for _ in 1 2 3 4 5; do
             run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
             run seed-tls+details "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --details
+        done ;;
+    timings) # (1) at C = 1,000 with and without --timings, alternating so both see the same noise
+        serve seed 1
+        targets 17576 3 > "$work/seed.txt"
+        for _ in 1 2 3 4 5; do
+            run seed "$work/seed.txt" 1000
+            run seed+timings "$work/seed.txt" 1000 "" --timings
+        done ;;
+    timings-tls) # the same over HTTPS, where the TLS session store notes every ClientHello
+        serve seed 1 --ca-out "$work/ca.pem"
+        targets 17576 3 | sed 's/^http:/https:/' > "$work/seed-tls.txt"
+        for _ in 1 2 3 4 5; do
+            run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
+            run seed-tls+timings "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --timings
         done ;;
     throughput) # (2) 50,000 instant 200s at concurrency 1,000, against oha on the same server,
         # alternating five times so that both see the same noise; compare the medians
