@@ -159,6 +159,15 @@ run_one() {
     echo "$name,$n,$c,$wall,$cpu,$rss,$rate,$rows,$ideal,$eff" | tee -a "$results"
 }
 
+# alternate NAME TARGETS_FILE FLAG [CHECK_FLAG ...]: five rounds at C = 1,000 of the check
+# without FLAG (labelled NAME) and with it (NAME+FLAG), alternated so both see the same noise.
+alternate() {
+    for _ in 1 2 3 4 5; do
+        run "$1" "$2" 1000 "" "${@:4}"
+        run "$1+${3#--}" "$2" 1000 "" "${@:4}" "$3"
+    done
+}
+
 for w in "${workloads[@]}"; do
     case $w in
     seed) # (1) the 17,576 three-letter labels, seed-like answers and latencies
@@ -166,34 +175,15 @@ for w in "${workloads[@]}"; do
         targets 17576 3 > "$work/seed.txt"
         "$bin" serve --truth -i "$work/seed.txt" --timeout 5 > "$work/truth.csv"
         for c in ${LEVELS:-100 1000 5000}; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
-    details) # (1) at C = 1,000 with and without --details, alternating so both see the same noise
+    details|timings) # (1) at C = 1,000 with and without --details (--timings)
         serve seed 1
         targets 17576 3 > "$work/seed.txt"
-        for _ in 1 2 3 4 5; do
-            run seed "$work/seed.txt" 1000
-            run seed+details "$work/seed.txt" 1000 "" --details
-        done ;;
-    details-tls) # the same over HTTPS: every address its own certificate, read with --details
+        alternate seed "$work/seed.txt" "--$w" ;;
+    details-tls|timings-tls) # the same over HTTPS: every address its own certificate (read with
+        # --details; with --timings, every ClientHello timed)
         serve seed 1 --ca-out "$work/ca.pem"
         targets 17576 3 | sed 's/^http:/https:/' > "$work/seed-tls.txt"
-        for _ in 1 2 3 4 5; do
-            run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
-            run seed-tls+details "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --details
-        done ;;
-    timings) # (1) at C = 1,000 with and without --timings, alternating so both see the same noise
-        serve seed 1
-        targets 17576 3 > "$work/seed.txt"
-        for _ in 1 2 3 4 5; do
-            run seed "$work/seed.txt" 1000
-            run seed+timings "$work/seed.txt" 1000 "" --timings
-        done ;;
-    timings-tls) # the same over HTTPS, where the TLS session store notes every ClientHello
-        serve seed 1 --ca-out "$work/ca.pem"
-        targets 17576 3 | sed 's/^http:/https:/' > "$work/seed-tls.txt"
-        for _ in 1 2 3 4 5; do
-            run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
-            run seed-tls+timings "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --timings
-        done ;;
+        alternate seed-tls "$work/seed-tls.txt" "--${w%-tls}" --ca-cert "$work/ca.pem" ;;
     throughput) # (2) 50,000 instant 200s at concurrency 1,000, against oha on the same server,
         # alternating five times so that both see the same noise; compare the medians
         serve all-ok 0

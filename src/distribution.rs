@@ -44,6 +44,14 @@ impl Distribution {
         self.counts.keys().next_back().copied()
     }
 
+    /// A distribution of the given values, for tests.
+    #[cfg(test)]
+    pub(crate) fn of(values: impl IntoIterator<Item = u64>) -> Self {
+        let mut d = Distribution::default();
+        values.into_iter().for_each(|v| d.add(v));
+        d
+    }
+
     pub fn percentiles(&self) -> Option<Percentiles> {
         Some(Percentiles {
             count: self.total,
@@ -69,15 +77,9 @@ pub struct Percentiles {
 mod tests {
     use super::*;
 
-    fn distribution(values: impl IntoIterator<Item = u64>) -> Distribution {
-        let mut d = Distribution::default();
-        values.into_iter().for_each(|v| d.add(v));
-        d
-    }
-
     #[test]
     fn percentiles_are_nearest_rank() {
-        let d = distribution(1..=100);
+        let d = Distribution::of(1..=100);
         assert_eq!(
             d.percentiles(),
             Some(Percentiles {
@@ -88,18 +90,18 @@ mod tests {
                 max: 100
             })
         );
-        let d = distribution([10, 20, 30]);
+        let d = Distribution::of([10, 20, 30]);
         assert_eq!(d.quantile(50, 100), Some(20));
         assert_eq!(d.quantile(90, 100), Some(30));
         assert_eq!(d.quantile(0, 100), Some(10));
-        let one = distribution([7]);
+        let one = Distribution::of([7]);
         assert_eq!(one.percentiles().map(|p| (p.p50, p.p99, p.max)), Some((7, 7, 7)));
         assert_eq!(Distribution::default().percentiles(), None);
     }
 
     #[test]
     fn repeated_values_count_once_each() {
-        let d = distribution([5, 5, 5, 5, 5, 5, 5, 5, 5, 900]);
+        let d = Distribution::of([5, 5, 5, 5, 5, 5, 5, 5, 5, 900]);
         let p = d.percentiles().unwrap();
         assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (10, 5, 5, 900, 900));
         assert_eq!(d.values().collect::<Vec<_>>(), [(5, 9), (900, 1)]);

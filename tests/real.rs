@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use healthcheck::record::ErrorKind;
 
-use crate::support::{answer, healthcheck, ok_rows, ok_stdout, rows, FakeDns, Raw, Then};
+use crate::support::{answer, healthcheck, ok_rows, ok_stdout, rows, self_signed, FakeDns, Raw, Then};
 
 /// A 200 whose head is about `size` bytes of real-looking headers (few lines, long values:
 /// hyper allows at most 100 header lines).
@@ -299,18 +299,10 @@ fn a_raw_utf8_location_is_followed_percent_encoded() {
 /// A TLS server on 127.0.0.1 for `localhost` that does `behave` with each connection, and the
 /// path of its certificate (to trust with --ca-cert).
 fn tls_server(behave: fn(&[u8]) -> bool) -> (SocketAddr, std::path::PathBuf, tempfile::TempDir) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (config, pem) = self_signed("localhost");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, cert.cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .unwrap();
+    std::fs::write(&ca, pem).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

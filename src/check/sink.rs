@@ -321,6 +321,11 @@ mod tests {
         std::fs::read_to_string(path).unwrap()
     }
 
+    fn json_rows(details: bool, timings: bool) -> Vec<serde_json::Value> {
+        let text = write_to_file(Format::Jsonl, details, timings);
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
     #[test]
     fn csv_rows_follow_the_header_and_quote_commas() {
         let text = write_to_file(Format::Csv, false, false);
@@ -335,8 +340,7 @@ mod tests {
 
     #[test]
     fn json_lines_hold_one_object_per_row() {
-        let text = write_to_file(Format::Jsonl, false, false);
-        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows = json_rows(false, false);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["status_code"], 200);
         assert_eq!(rows[1]["exception"], "invalid_url");
@@ -362,8 +366,7 @@ mod tests {
             lines[2],
             "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
         );
-        let text = write_to_file(Format::Jsonl, true, false);
-        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows = json_rows(true, false);
         assert_eq!(rows[0]["cert_not_after"], "2026-12-26T00:00:00Z");
         assert_eq!(rows[0]["cert_days_left"], 30);
         assert_eq!(rows[0]["http_version"], "HTTP/1.1");
@@ -374,25 +377,17 @@ mod tests {
     #[test]
     fn timings_add_five_columns_after_the_details_empty_where_unknown() {
         let text = write_to_file(Format::Csv, false, true);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines[0],
+        let expected = [
             "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,\
-             dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections"
-        );
-        assert_eq!(
-            lines[1],
-            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12,1,0,4,5,2"
-        );
-        assert_eq!(
-            lines[2],
-            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
-        );
+             dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections",
+            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12,1,0,4,5,2",
+            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,",
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
         let both = write_to_file(Format::Csv, true, true);
         let header = both.lines().next().unwrap();
         assert!(header.ends_with("cert_issuer,dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections"));
-        let text = write_to_file(Format::Jsonl, false, true);
-        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows = json_rows(false, true);
         assert_eq!((&rows[0]["dns_ms"], &rows[0]["tls_ms"]), (&1.into(), &4.into()));
         assert_eq!(rows[0]["new_connections"], 2);
         assert_eq!(rows[1]["ttfb_ms"], serde_json::Value::Null);

@@ -55,15 +55,9 @@ pub struct Bin {
 mod tests {
     use super::*;
 
-    fn distribution(values: impl IntoIterator<Item = u64>) -> Distribution {
-        let mut d = Distribution::default();
-        values.into_iter().for_each(|v| d.add(v));
-        d
-    }
-
     #[test]
     fn histogram_bins_have_round_widths_and_hold_every_value() {
-        let d = distribution([0, 3, 9, 10, 19, 57]);
+        let d = Distribution::of([0, 3, 9, 10, 19, 57]);
         let bins = d.histogram(10);
         assert_eq!(bins.len(), 6);
         assert_eq!(

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use super::terminal::table;
 use crate::check::summary::Summary;
 use crate::record::ErrorKind;
 
@@ -193,20 +194,7 @@ pub fn render_table(levels: &[LevelStats]) -> String {
             .expect("just pushed")
             .extend((0..4).map(|i| phases.map_or("-".into(), |p| format!("{:.0}", p[i]))));
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &w)| format!("{cell:>w$}"))
-            .collect();
-        out.push_str(&cells.join("  "));
-        out.push('\n');
-    }
-    out
+    table(&rows, "", |_| false)
 }
 
 /// `sweep.csv`: the fields of [`LevelStats`] with a header, one line per level.

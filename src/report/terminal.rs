@@ -140,7 +140,7 @@ fn phases(agg: &Aggregate) -> String {
         rows.push(row);
     }
     let mut out = "Where the time went (ms, p50/p90/p99), by outcome\n".to_string();
-    out.push_str(&table(&rows, |c| c == 0));
+    out.push_str(&table(&rows, "  ", |c| c == 0));
     out.push('\n');
     out.push_str(&slowest(agg.slowest.hosts()));
     out
@@ -161,12 +161,12 @@ fn slowest(hosts: &[SlowHost]) -> String {
         row.push(h.host.clone());
         rows.push(row);
     }
-    format!("Slowest hosts (ms)\n{}", table(&rows, |c| c == 6))
+    format!("Slowest hosts (ms)\n{}", table(&rows, "  ", |c| c == 6))
 }
 
-/// Rows as indented columns two spaces apart: the columns `left` names left-aligned (labels, a
-/// host), the others right-aligned (numbers).
-fn table(rows: &[Vec<String>], left: impl Fn(usize) -> bool) -> String {
+/// Rows as columns two spaces apart after `indent`: the columns `left` names left-aligned
+/// (labels, a host), the others right-aligned (numbers).
+pub fn table(rows: &[Vec<String>], indent: &str, left: impl Fn(usize) -> bool) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -187,7 +187,7 @@ fn table(rows: &[Vec<String>], left: impl Fn(usize) -> bool) -> String {
                 false => format!("{cell:>w$}"),
             })
             .collect();
-        out.push_str("  ");
+        out.push_str(indent);
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }

@@ -215,6 +215,21 @@ pub fn capture_one_request() -> (String, thread::JoinHandle<String>) {
     (url, handle)
 }
 
+/// A TLS server's configuration with a self-signed certificate for `name`, and that certificate
+/// as PEM, for `--ca-cert`.
+pub fn self_signed(name: &str) -> (rustls::ServerConfig, String) {
+    let cert = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+    (config, cert.cert.pem())
+}
+
 /// What a `Raw` server does after writing its answer to one request.
 pub enum Then {
     /// Wait for the next request on the connection (unless the client asked to close).
@@ -258,19 +273,11 @@ impl Raw {
         stall: Duration,
         respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
     ) -> Raw {
-        let cert = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(vec![cert.cert.der().clone()], key)
-                .unwrap();
+        let (config, pem) = self_signed(name);
         let mut raw = Raw::serve("127.0.0.1:0", Some((Arc::new(config), stall)), respond);
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        std::fs::write(&ca, pem).unwrap();
         raw.ca = Some((dir, ca));
         raw
     }
