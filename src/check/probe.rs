@@ -149,7 +149,7 @@ pub async fn probe(
         elapsed: start.elapsed(),
         note: kept_because,
         details: attempt.details,
-        timings: timings.map(Box::new),
+        timings: timings.map(|t| t.in_ms()),
     }
 }
 
@@ -225,11 +225,12 @@ async fn follow(
     };
     let mut details = cfg.details.then(Box::<Details>::default);
     let result = loop {
-        let send = tokio::time::timeout_at(deadline, client.send(&url, how));
-        let sent = match timings.as_deref_mut() {
-            // Boxed: a probe without `--timings` carries no room for the measurement.
-            Some(sums) => Box::pin(timing::measure(sums, send)).await,
-            None => send.await,
+        let sent = {
+            let send = std::pin::pin!(tokio::time::timeout_at(deadline, client.send(&url, how)));
+            match timings.as_deref_mut() {
+                Some(sums) => timing::measure(sums, send).await,
+                None => send.await,
+            }
         };
         let answer = match sent {
             Err(_) => {

@@ -256,7 +256,7 @@ fn csv_io(e: csv::Error) -> io::Error {
 mod tests {
     use super::*;
     use crate::record::cert::{CertInfo, UtcSecs};
-    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, Timings};
+    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, TimingsMs};
 
     fn records() -> Vec<Record> {
         vec![
@@ -278,13 +278,10 @@ mod tests {
                         issuer: Some("Sim, R1".into()),
                     }),
                 })),
-                timings: Some(Box::new(Timings {
-                    dns: Duration::from_micros(1_900),
-                    connect: Duration::from_micros(300),
-                    tls: Duration::from_millis(4),
-                    ttfb: Duration::from_millis(5),
+                timings: Some(TimingsMs {
+                    ms: [1, 0, 4, 5],
                     new_connections: 2,
-                })),
+                }),
             },
             Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]

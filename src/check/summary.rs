@@ -39,7 +39,7 @@ impl Tally {
         if let Some(days) = record.cert_days_left() {
             self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
         }
-        if let (Some(timings), Some(_)) = (&record.timings, record.status()) {
+        if let (Some(timings), Some(_)) = (record.timings, record.status()) {
             self.phases.add(timings.ms(), timings.new_connections);
         }
         match record.status() {
@@ -337,13 +337,10 @@ mod tests {
     #[test]
     fn with_timings_the_summary_has_the_median_phases_of_the_answered_urls() {
         let timed = |ms: u64, outcome| Record {
-            timings: Some(Box::new(crate::record::Timings {
-                dns: Duration::from_millis(ms),
-                connect: Duration::from_millis(1),
-                tls: Duration::from_millis(2 * ms),
-                ttfb: Duration::from_millis(10 * ms),
+            timings: Some(crate::record::TimingsMs {
+                ms: [ms, 1, 2 * ms, 10 * ms].map(|ms| ms as u32),
                 new_connections: 1,
-            })),
+            }),
             ..record(outcome, true)
         };
         let mut tally = Tally::default();

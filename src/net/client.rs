@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::net::classify::{classify, Failure};
 use crate::net::insecure::AnyCertificate;
 use crate::net::resolve::{ResolveRule, Resolver};
-use crate::net::timing::{self, ConnectTimer, TimedResolver};
+use crate::net::timing::{self, ConnectionCounter, TimedResolver, Watch};
 use crate::record::{ErrorKind, Method};
 
 #[derive(Debug, Clone)]
@@ -75,6 +75,8 @@ pub struct Client {
     pooled: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
+    /// Stamp every request for `--timings` (see `net::timing`).
+    timings: bool,
 }
 
 /// The head of an answer: all a probe reads of it.
@@ -161,12 +163,15 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive_retries(None)
             .tcp_user_timeout(None)
             .http1_only();
-        builder = if cfg.timings {
-            builder
+        builder = match (cfg.timings, pool) {
+            (false, _) => builder.dns_resolver(resolver.clone()),
+            (true, false) => builder.dns_resolver(TimedResolver(resolver.clone())),
+            // Only through the pool can a request get a connection it did not open; reqwest's
+            // connector with a layer costs more per request (it clones the layers), so the
+            // client without a pool has none.
+            (true, true) => builder
                 .dns_resolver(TimedResolver(resolver.clone()))
-                .connector_layer(ConnectTimer)
-        } else {
-            builder.dns_resolver(resolver.clone())
+                .connector_layer(ConnectionCounter),
         };
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
@@ -188,6 +193,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         fresh: client(false)?,
         pooled: client(true)?,
         sensitive: Arc::new(sensitive),
+        timings: cfg.timings,
     })
 }
 
@@ -309,7 +315,11 @@ impl Client {
             request = request.header(CONNECTION, HeaderValue::from_static("close"));
         }
         // No body, as one that cannot be replayed (see `NoBody`).
-        request = request.body(reqwest::Body::wrap(NoBody));
+        let watch = self.timings.then(|| Watch::begin(how.pooled())).flatten();
+        request = request.body(match watch {
+            Some(watch) => reqwest::Body::wrap(watch.body(NoBody)),
+            None => reqwest::Body::wrap(NoBody),
+        });
         let https = url.scheme() == "https";
         let response = request.send().await.map_err(|e| failure(&e, https))?;
         let headers = response.headers();

@@ -15,7 +15,7 @@ pub mod timings;
 
 use cert::CertInfo;
 pub use row::{OwnedRow, Row, COLUMNS, DETAIL_COLUMNS};
-pub use timings::{Phase, PhaseStats, Timings, TIMING_COLUMNS};
+pub use timings::{Phase, PhaseStats, Timings, TimingsMs, TIMING_COLUMNS};
 
 /// Why a URL got no HTTP response. The names are the `exception` column.
 ///
@@ -180,7 +180,7 @@ pub struct Record {
     /// Collected only with `--details`.
     pub details: Option<Box<Details>>,
     /// Measured only with `--timings`; `None` for a target that was never sent.
-    pub timings: Option<Box<Timings>>,
+    pub timings: Option<TimingsMs>,
 }
 
 impl Record {
@@ -229,8 +229,8 @@ impl Record {
         };
         let d = self.details.as_deref();
         let cert = d.and_then(|d| d.cert.as_ref());
-        let t = self.timings.as_deref();
-        let phase = |i: usize| timings.then(|| t.map(|t| t.ms()[i]));
+        let t = self.timings;
+        let phase = |i: usize| timings.then(|| t.map(|t| t.ms[i]));
         Row {
             url: &self.url,
             status_code,

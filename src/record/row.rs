@@ -56,13 +56,13 @@ pub struct Row<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_issuer: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns_ms: Option<Option<u64>>,
+    pub dns_ms: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub connect_ms: Option<Option<u64>>,
+    pub connect_ms: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_ms: Option<Option<u64>>,
+    pub tls_ms: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttfb_ms: Option<Option<u64>>,
+    pub ttfb_ms: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_connections: Option<Option<u32>>,
 }

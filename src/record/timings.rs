@@ -51,10 +51,29 @@ impl Phase {
 }
 
 impl Timings {
-    /// Each phase in whole milliseconds, rounded down, in `Phase::ALL` order: rounded down, the
-    /// four never add up to more than the check's `elapsed_ms`.
+    /// As the row holds them: each phase in whole milliseconds, rounded down (so that the four
+    /// never add up to more than the check's `elapsed_ms`).
+    pub fn in_ms(&self) -> TimingsMs {
+        TimingsMs {
+            ms: [self.dns, self.connect, self.tls, self.ttfb]
+                .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+            new_connections: self.new_connections,
+        }
+    }
+}
+
+/// A check's phases as its row holds them: small, so that a record carries them inline (a box
+/// allocated by the probe and freed by the writer, on another thread, cost more).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimingsMs {
+    /// In `Phase::ALL` order.
+    pub ms: [u32; 4],
+    pub new_connections: u32,
+}
+
+impl TimingsMs {
     pub fn ms(&self) -> [u64; 4] {
-        [self.dns, self.connect, self.tls, self.ttfb].map(|d| d.as_millis() as u64)
+        self.ms.map(u64::from)
     }
 }
 
@@ -113,9 +132,9 @@ mod tests {
             ttfb: Duration::from_micros(300_001),
             new_connections: 1,
         };
-        assert_eq!(t.ms(), [150, 0, 2, 300]);
+        assert_eq!(t.in_ms().ms, [150, 0, 2, 300]);
         let elapsed = t.dns + t.connect + t.tls + t.ttfb;
-        assert!(t.ms().iter().sum::<u64>() <= elapsed.as_millis() as u64);
+        assert!(t.in_ms().ms().iter().sum::<u64>() <= elapsed.as_millis() as u64);
     }
 
     #[test]
