@@ -97,11 +97,13 @@ impl Meter {
             0 => None,
             nanos => Some(Duration::from_nanos(nanos).min(end)),
         };
-        let dns = stamps.dns
-            + stamps
-                .dns_since
-                .map_or(Duration::ZERO, |at| end.saturating_sub(at));
         let set_up_end = written.unwrap_or(end);
+        // A look-up still under way counts until the set-up ended: until the end when it hung,
+        // until the write when a pooled connection came back before it finished.
+        let unfinished = stamps
+            .dns_since
+            .map_or(Duration::ZERO, |at| set_up_end.saturating_sub(at));
+        let dns = (stamps.dns + unfinished).min(set_up_end.saturating_sub(stamps.begun));
         let hello = stamps.hello.filter(|&at| at <= set_up_end);
         let sums = &mut self.ended;
         sums.dns += dns;
