@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::check::expect::{HeaderRule, Pattern};
 use crate::check::probe::GetFallback;
-use crate::check::shard::{Shard, ShardBy};
+use crate::check::shard::{ShardArg, ShardBy};
 use crate::check::sink::Format;
 use crate::check::targets::Scheme;
 use crate::net::resolve::ResolveRule;
@@ -23,7 +24,7 @@ mod report;
 mod sim;
 
 pub use lessons::{CounterArgs, HelloArgs};
-use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_wait};
+use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_size, parse_wait};
 pub use report::{ReportArgs, ReportFormat, SweepArgs};
 pub use sim::{DemoArgs, RetryAfterAs, ServeArgs, TruthTargets};
 
@@ -98,6 +99,15 @@ pub struct CheckArgs {
     /// whitespace is trimmed. An invalid line becomes a row with exception `invalid_url`.
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
+
+    /// Read targets from the <loc>s of a sitemap: a file or an http(s) URL (repeatable).
+    ///
+    /// sitemap.xml, gzip-compressed (.xml.gz) or not, and sitemap indexes, whose sitemaps are
+    /// fetched with the same client (--ca-cert, --resolve, proxies). Streamed: checks start at
+    /// the first <loc>. A sitemap broken before its first <loc> is an error (exit 2, nothing
+    /// written); broken later, the URLs read so far are checked, then the run exits 2.
+    #[arg(long, value_name = "PATH_OR_URL", conflicts_with = "input")]
+    pub sitemap: Vec<String>,
 
     /// Without --input: length of the generated labels (3 gives aaa..zzz, 17,576 URLs).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=12))]
@@ -176,6 +186,26 @@ pub struct CheckArgs {
     #[arg(long, value_name = "LIST", default_value = "200", value_parser = SuccessCodes::parse)]
     pub success: SuccessCodes,
 
+    /// A successful answer's body must match REGEX, or the row gets exception `content`
+    /// (repeatable: all must match). Checks then send GET and read at most --max-body.
+    #[arg(long, value_name = "REGEX", value_parser = Pattern::parse)]
+    pub expect_body: Vec<Pattern>,
+
+    /// A successful answer's body must not match REGEX, e.g. `(?i)under maintenance|index of /`
+    /// (repeatable). Checks then send GET and read at most --max-body.
+    #[arg(long, value_name = "REGEX", value_parser = Pattern::parse)]
+    pub reject_body: Vec<Pattern>,
+
+    /// A successful answer must have header NAME with a value matching REGEX, e.g.
+    /// `content-type: ^text/html` (repeatable; an empty REGEX only asks that NAME be there).
+    #[arg(long, value_name = "NAME: REGEX", value_parser = HeaderRule::parse)]
+    pub expect_header: Vec<HeaderRule>,
+
+    /// The most of a body read for --expect-body and --reject-body (default 1M): bytes, or with
+    /// a K, M or G suffix (1024-based). Reading stops there, or as soon as the answer is known.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_body: Option<usize>,
+
     /// The User-Agent header sent with every request.
     #[arg(long, default_value = DEFAULT_USER_AGENT)]
     pub user_agent: String,
@@ -189,6 +219,9 @@ pub struct CheckArgs {
     pub insecure: bool,
 
     /// A PEM file of CA certificates added to the trust roots (repeatable).
+    ///
+    /// A server that presents one of these very certificates as its own (a self-signed one, as
+    /// `openssl req -x509` makes) is trusted as pinned, still only for its names and dates.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
 
@@ -223,9 +256,19 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
 
-    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets.
-    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
-    pub shard: Option<Shard>,
+    /// Check only part K (from 0) of N disjoint, interleaved parts of the targets; `auto`
+    /// takes K and N from a Slurm job array or a Kubernetes Indexed Job.
+    ///
+    /// Slurm: K = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT.
+    /// Kubernetes: K = JOB_COMPLETION_INDEX, N = --shard-count. With --shard-count, a Slurm
+    /// task's ID is K as it is (docs/usage.md, "Sharding").
+    #[arg(long, value_name = "K/N|auto", value_parser = ShardArg::parse)]
+    pub shard: Option<ShardArg>,
+
+    /// With --shard auto: the number of shards (a Kubernetes Job's completions).
+    #[arg(long, value_name = "N", env = "HEALTHCHECK_SHARD_COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_count: Option<u64>,
 
     /// What --shard splits on: positions (even parts) or hosts (every URL of a host in one
     /// part, so per-host limits hold across machines; parts are uneven).
@@ -235,6 +278,11 @@ pub struct CheckArgs {
     /// Skip every URL that already has a row in FILE and append the other rows to FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
     pub resume: Option<PathBuf>,
+
+    /// How long to wait, in seconds, while another healthcheck writes the same output file,
+    /// before giving up with exit 2.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_wait)]
+    pub lock_wait: Duration,
 
     /// Also write the end-of-run summary as one JSON object to PATH.
     #[arg(long, value_name = "PATH")]
@@ -322,6 +370,17 @@ mod tests {
         assert!(Cli::try_parse_from(["healthcheck", "-c", "0"]).is_err());
         assert!(Cli::try_parse_from(["healthcheck", "--threads", "0"]).is_err());
         assert_eq!(Cli::try_parse_from(["healthcheck"]).unwrap().check.threads, 1);
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_what_the_lock_module_says() {
+        let check = Cli::try_parse_from(["healthcheck"]).unwrap().check;
+        assert_eq!(check.lock_wait, crate::check::lock::DEFAULT_WAIT);
+        let auto = Cli::try_parse_from(["healthcheck", "--shard", "auto", "--shard-count", "8"]).unwrap();
+        assert_eq!(
+            (auto.check.shard, auto.check.shard_count),
+            (Some(crate::check::shard::ShardArg::Auto), Some(8))
+        );
     }
 
     #[test]

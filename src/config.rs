@@ -4,13 +4,15 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::check::config::{CheckConfig, Source};
+use crate::check::expect::{Expectations, DEFAULT_MAX_BODY};
 use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::probe::ProbeConfig;
-use crate::check::shard::Shard;
+use crate::check::shard_env;
 use crate::cli::{CheckArgs, MethodArg};
 use crate::error::{Error, Result};
 use crate::net::client::{ClientConfig, ProxyChoice};
@@ -27,6 +29,7 @@ impl CheckConfig {
     pub fn from_args(args: CheckArgs, quiet: bool) -> Result<Self> {
         let source = Source::new(
             args.input.as_deref(),
+            &args.sitemap,
             &args.alphabet,
             args.length,
             args.scheme,
@@ -47,13 +50,30 @@ impl CheckConfig {
         let output = (args.output.as_os_str() != "-").then(|| args.output.clone());
         check_distinct(&args, output.as_deref())?;
         let details = args.details || args.fail_on_cert_expiring.is_some();
+        let expect = Expectations {
+            expect_body: args.expect_body,
+            reject_body: args.reject_body,
+            headers: args.expect_header,
+            max_body: args.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        };
+        if args.max_body.is_some() && !expect.reads_body() {
+            return Err(Error::usage(
+                "--max-body",
+                "needs --expect-body or --reject-body: without them no body is read",
+            ));
+        }
+        // The body is needed: HEAD has none.
+        let method = match args.method {
+            _ if expect.reads_body() => Method::Get,
+            MethodArg::Head => Method::Head,
+            MethodArg::Get => Method::Get,
+        };
         Ok(CheckConfig {
             source,
             scheme: args.scheme,
-            shard: args.shard.map(|shard| Shard {
-                by: args.shard_by,
-                ..shard
-            }),
+            shard: shard_env::resolve(args.shard, args.shard_count, args.shard_by, |name| {
+                std::env::var(name).ok()
+            })?,
             concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
             client: ClientConfig {
                 connect_timeout: args.connect_timeout.unwrap_or(args.timeout),
@@ -76,16 +96,14 @@ impl CheckConfig {
                 timings: args.timings,
             },
             probe: ProbeConfig {
-                method: match args.method {
-                    MethodArg::Head => Method::Head,
-                    MethodArg::Get => Method::Get,
-                },
+                method,
                 get_fallback: args.get_fallback,
                 timeout: args.timeout,
                 max_redirects: args.max_redirects,
                 retries: args.retries,
                 success: args.success,
                 details,
+                expect: (!expect.is_empty()).then(|| Arc::new(expect)),
                 timings: args.timings,
             },
             hosts: HostPolicy {
@@ -96,6 +114,7 @@ impl CheckConfig {
             },
             output,
             resume: args.resume,
+            lock_wait: args.lock_wait,
             format: args.format,
             summary_json: args.summary_json,
             fail_on_unhealthy: args.fail_on_unhealthy,
@@ -115,6 +134,7 @@ fn check_distinct(args: &CheckArgs, output: Option<&Path>) -> Result<()> {
         inputs.push(("--input", path));
     }
     inputs.extend(args.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())));
+    inputs.extend(args.sitemap.iter().map(|p| ("--sitemap", Path::new(p))));
     let rows = match (&args.resume, output) {
         (Some(path), _) => Some(("--resume", path.as_path())),
         (None, path) => path.map(|p| ("--output", p)),

@@ -25,6 +25,21 @@ pub enum Error {
     /// The runtime, a socket or the TLS set-up failed for reasons outside the user's input.
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+    /// Another process held the output file's lock for all of `--lock-wait`; nothing changed.
+    #[error(
+        "{} is being written by another healthcheck ({}); gave up after {} s (--lock-wait)",
+        path.display(),
+        holder.map_or("pid unknown: on another machine or in another container".to_string(), |pid| format!("pid {pid}")),
+        waited.as_secs_f64()
+    )]
+    Locked {
+        path: PathBuf,
+        holder: Option<u32>,
+        waited: std::time::Duration,
+    },
+    /// Ctrl-C or SIGTERM before the run began (while waiting for the output's lock).
+    #[error("interrupted while waiting for {}; nothing was changed", path.display())]
+    Interrupted { path: PathBuf },
 }
 
 impl Error {
@@ -44,9 +59,12 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage { .. } | Error::Input { .. } | Error::InputContent { .. } => Exit::Usage,
+            Error::Usage { .. } | Error::Input { .. } | Error::InputContent { .. } | Error::Locked { .. } => {
+                Exit::Usage
+            }
             Error::Output { .. } => Exit::Output,
             Error::Io { .. } => Exit::Internal,
+            Error::Interrupted { .. } => Exit::Interrupted,
         }
     }
 }

@@ -24,5 +24,14 @@ mod edges;
 mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;
+// Where curl is right: empty and repeated Location, long heads, pinned certificates, TLS errors
+// in words, resets of reused connections, loops under load (issue 18).
+mod curl_parity;
+// Content expectations and sitemaps as input (issue 21).
+mod content;
+mod sitemap;
+// Sharded runs under job engines (issue 23): one writer per file, `--shard auto`, summaries of
+// resumed runs, resuming a file cut at any byte, the Slurm and Kubernetes recipes.
+mod engines;
 // `--timings`: where each check's time went, phase by phase, in the rows and the report (issue 19).
 mod timings;

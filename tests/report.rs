@@ -204,7 +204,12 @@ fn report_writes_titled_svg_charts_with_the_codes_and_kinds() {
     assert!(has_text(&errors, "4xx/5xx status codes") && has_text(&errors, "503"));
     assert!(!has_text(&errors, "200") && !has_text(&errors, "301"));
     let exceptions = read("exceptions.svg");
-    for label in ["Exception kinds (no HTTP answer)", "exception", "timeout", "tls"] {
+    for label in [
+        "Exception kinds (no HTTP answer, or content: a broken expectation)",
+        "exception",
+        "timeout",
+        "tls",
+    ] {
         assert!(has_text(&exceptions, label), "{label} in exceptions.svg");
     }
     let latency = read("latency.svg");

@@ -303,7 +303,7 @@ fn serve_truth_prints_the_header_and_one_row_per_target() {
         lines.next(),
         Some(
             "url,status_code,success,exception,method,redirects,latency_ms,category,\
-             cert_days_left,cert_issuer"
+             cert_days_left,cert_issuer,page"
         )
     );
     assert_eq!(lines.clone().count(), 676);

@@ -35,23 +35,28 @@ fn each_phase_shows_its_delay_and_a_kept_connection_costs_no_set_up() {
     const DNS: u64 = 150;
     const HANDSHAKE: u64 = 200;
     const HEAD: u64 = 300;
-    let dns = FakeDns::delayed(
+    let dns = FakeDns::slow(
         &[("pages.test", "127.0.0.1".parse().unwrap())],
         Duration::from_millis(DNS),
     );
-    let server = Raw::start_tls("pages.test", Duration::from_millis(HANDSHAKE), |_| {
+    let cert = rcgen::generate_simple_self_signed(vec!["pages.test".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let stall = Duration::from_millis(HANDSHAKE);
+    let server = Raw::start_tls_stalled(vec![cert.cert.der().clone()], key, stall, |_| {
         std::thread::sleep(Duration::from_millis(HEAD));
         (answer(200, &[]), Then::KeepOpen)
     });
     let port = server.addr().port();
     let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
     let urls = [1, 2].map(|page| format!("https://pages.test:{port}/{page}"));
     let input = write_lines(&dir, "urls.txt", &urls);
     let rows = ok_rows(
         healthcheck()
             .args(["-q", "--timings", "--host-concurrency", "1"])
             .args(["--dns-server", &dns.addr().to_string(), "--ca-cert"])
-            .arg(server.ca_file())
+            .arg(&ca)
             .arg("-i")
             .arg(&input),
     );

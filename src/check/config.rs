@@ -5,11 +5,13 @@
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::hosts::HostPolicy;
 use super::probe::ProbeConfig;
 use super::shard::Shard;
 use super::sink::Format;
+use super::sitemap::{self, Fetch, Location};
 use super::targets::{entries, Entry, Generated, Scheme};
 use crate::error::{Error, Result};
 use crate::net::client::ClientConfig;
@@ -20,15 +22,27 @@ pub enum Source {
     Generated(Generated),
     File(PathBuf),
     Stdin,
+    /// `--sitemap`: the `<loc>`s of these sitemaps, in order.
+    Sitemaps(Vec<Location>),
 }
 
 /// The entries of a source, read lazily on whichever thread iterates them.
 pub type Lines = Box<dyn Iterator<Item = io::Result<Entry>>>;
 
 impl Source {
-    /// From the target flags: `--input` (`-` for stdin), else the generated set.
-    pub fn new(input: Option<&Path>, alphabet: &str, length: u32, scheme: Scheme, tld: &str) -> Result<Self> {
+    /// From the target flags: `--input` (`-` for stdin), else `--sitemap`s, else the generated set.
+    pub fn new(
+        input: Option<&Path>,
+        sitemaps: &[String],
+        alphabet: &str,
+        length: u32,
+        scheme: Scheme,
+        tld: &str,
+    ) -> Result<Self> {
         Ok(match input {
+            None if !sitemaps.is_empty() => {
+                Source::Sitemaps(sitemaps.iter().map(|s| Location::parse(s)).collect())
+            }
             Some(path) if path.as_os_str() == "-" => Source::Stdin,
             Some(path) => Source::File(path.to_path_buf()),
             None => Source::Generated(Generated::new(alphabet, length, scheme, tld).map_err(|m| {
@@ -44,8 +58,14 @@ impl Source {
 
     /// Open the source now, so that a missing file is an error before anything is written, and
     /// return what reads it: a closure, because stdin's lock must be taken on the reading thread.
-    pub fn open(&self) -> Result<Box<dyn FnOnce() -> Lines + Send>> {
+    /// Sitemaps fetch with `fetch`: only a check has it.
+    pub fn open(&self, fetch: Option<Fetch>) -> Result<Box<dyn FnOnce() -> Lines + Send>> {
         Ok(match self {
+            Source::Sitemaps(locations) => {
+                let fetch =
+                    fetch.ok_or_else(|| Error::usage("--sitemap", "sitemaps are read by a check only"))?;
+                Box::new(sitemap::open(locations, fetch)?)
+            }
             Source::Generated(g) => {
                 let generated = g.clone();
                 Box::new(move || Box::new(generated.map(|url| Ok(Entry::Text(url)))))
@@ -73,6 +93,9 @@ impl Source {
     pub fn name(&self) -> PathBuf {
         match self {
             Source::File(path) => path.clone(),
+            Source::Sitemaps(locations) => {
+                PathBuf::from(locations.first().map(Location::name).unwrap_or_default())
+            }
             Source::Generated(_) | Source::Stdin => PathBuf::from("<stdin>"),
         }
     }
@@ -93,6 +116,8 @@ pub struct CheckConfig {
     pub output: Option<PathBuf>,
     /// Skip what this file already holds and append to it (then `output` is this file).
     pub resume: Option<PathBuf>,
+    /// How long to wait for another process's lock on the output file.
+    pub lock_wait: Duration,
     pub format: Format,
     pub summary_json: Option<PathBuf>,
     pub fail_on_unhealthy: bool,

@@ -17,17 +17,19 @@ use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::check::config::{CheckConfig, Source};
 use crate::check::hosts::{Hosts, Scheduled, Scheduler, LOOK_AHEAD};
+use crate::check::lock::LockedOutput;
 use crate::check::probe::{probe, ProbeConfig};
 use crate::check::progress::{Counters, Progress};
 use crate::check::shard::select;
 use crate::check::sink::{Sink, SinkEnd, SinkSpec};
-use crate::check::summary::Summary;
+use crate::check::sitemap::{Fetch, SitemapError};
+use crate::check::summary::{Summary, Tally};
 use crate::check::targets::Target;
 use crate::check::{limits, resume};
 use crate::error::{Error, Result};
@@ -49,6 +51,9 @@ pub struct RunEnd {
     pub summary: Summary,
     /// stdout's reader went away: the run stopped quietly.
     pub broken_pipe: bool,
+    /// Reading the targets failed part way (a sitemap broken after its first `<loc>`): the
+    /// URLs read before were checked, and the run ends with this error.
+    pub input_error: Option<Error>,
 }
 
 /// Check every target of `cfg`, stream the rows, and return the summary. `stop` is cancelled
@@ -64,12 +69,13 @@ pub async fn run(cfg: CheckConfig, stop: CancellationToken, abandon: Cancellatio
 }
 
 async fn drive(cfg: CheckConfig, stop: CancellationToken, abandon: CancellationToken) -> Result<RunEnd> {
+    let output = lock_output(&cfg, &stop).await?;
     let started = Instant::now();
-    let (run, targets, outputs) = set_up(&cfg)?;
+    let (run, targets, outputs) = set_up(&cfg, output).await?;
     let targets_ended = stream(&run, targets, &outputs.rows, &stop, &abandon).await;
-    let end = shut_down(outputs, &cfg.source, targets_ended, abandon.is_cancelled()).await?;
+    let (end, input_error) = shut_down(outputs, &cfg.source, targets_ended, abandon.is_cancelled()).await?;
     let interrupted = stop.is_cancelled() || abandon.is_cancelled();
-    Ok(summarize(&cfg, &run, end, started, interrupted))
+    Ok(summarize(&cfg, &run, end, started, interrupted, input_error))
 }
 
 /// What the streaming step borrows, and the summary reads afterwards.
@@ -82,6 +88,8 @@ struct Run {
     probe: Arc<ProbeConfig>,
     hosts: Hosts,
     counters: Arc<Counters>,
+    /// The rows that earlier attempts left in the `--resume` file.
+    earlier: Tally,
 }
 
 /// What shutdown closes, in this order: the rows' channel, the writer, the progress bar, and
@@ -96,39 +104,82 @@ struct Outputs {
 /// The thread that reads a file or stdin; it returns the read error that ended it, if any.
 type Reader = thread::JoinHandle<io::Result<()>>;
 
+/// Lock the output file (`-o`, `--resume`) before anything reads it: another run writing it
+/// is waited for, `--lock-wait` at most (see `lock`). `None` for stdout and devices.
+async fn lock_output(cfg: &CheckConfig, stop: &CancellationToken) -> Result<Option<LockedOutput>> {
+    match cfg.resume.as_ref().or(cfg.output.as_ref()) {
+        Some(path) => LockedOutput::acquire(path, cfg.lock_wait, stop).await,
+        None => Ok(None),
+    }
+}
+
 /// Build the client, read `--resume`, open the targets and the output, start the writer and
-/// the progress bar. Every input is opened and validated before the output changes.
-fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, Outputs)> {
+/// the progress bar. Every input is opened and validated before the output changes (a sitemap
+/// up to its first `<loc>`); `output`, the locked output file, goes to the writer, which holds
+/// the lock until its last flush.
+async fn set_up(
+    cfg: &CheckConfig,
+    mut output: Option<LockedOutput>,
+) -> Result<(Run, BoxStream<'static, Target>, Outputs)> {
     let concurrency = limits::fit_concurrency(cfg.concurrency);
     let http = client::build(&cfg.client)?;
-    let mut done = match &cfg.resume {
-        Some(path) => Some(
-            resume::load(path, cfg.format)?
-                .fits_details(path, cfg.details)?
-                .fits_timings(path, cfg.timings)?,
-        ),
-        None => None,
+    let mut done = match (&cfg.resume, output.as_mut()) {
+        (Some(path), Some(file)) => {
+            let bytes = file.read_all().map_err(|source| Error::Input {
+                path: path.clone(),
+                source,
+            })?;
+            Some(
+                resume::load(path, &bytes, cfg.format)?
+                    .fits_details(path, cfg.details)?
+                    .fits_timings(path, cfg.timings)?,
+            )
+        }
+        (Some(path), None) => {
+            return Err(Error::usage(
+                "--resume",
+                format!(
+                    "{} is not a regular file: --resume appends to a file",
+                    path.display()
+                ),
+            ))
+        }
+        (None, _) => None,
     };
-    let sink_spec = SinkSpec {
-        path: cfg.resume.clone().or(cfg.output.clone()),
-        append: done.as_ref().is_some_and(|d| d.has_content),
-        format: cfg.format,
-        details: cfg.details,
-        timings: cfg.timings,
-    };
+    let append = done.as_ref().is_some_and(|d| d.has_content);
     let total = match &cfg.source {
         Source::Generated(g) => {
             let share = cfg.shard.map_or(Some(g.total()), |s| s.share_of(g.total()));
             share.map(|share| share.saturating_sub(done.as_ref().map_or(0, |d| d.urls.len() as u64)))
         }
-        Source::File(_) | Source::Stdin => None,
+        Source::File(_) | Source::Stdin | Source::Sitemaps(_) => None,
     };
     let edit = done.as_mut().and_then(|d| d.edit.take());
-    let (targets, reader) = open_targets(cfg, done.map(|d| d.urls))?;
+    let earlier = match (&cfg.resume, &done) {
+        (Some(path), Some(done)) => earlier_rows(path, done),
+        _ => Tally::default(),
+    };
+    let (targets, reader) = open_targets(cfg, done.map(|d| d.urls), &http).await?;
     // Every input is open and valid: only now may the output change.
-    if let (Some(path), Some(edit)) = (&cfg.resume, &edit) {
-        resume::apply(path, edit)?;
+    if let (Some(path), Some(edit), Some(file)) = (&cfg.resume, &edit, output.as_mut()) {
+        resume::apply(path, file.handle(), edit)?;
     }
+    let path = cfg.resume.clone().or(cfg.output.clone());
+    let file = match (output, &path) {
+        (Some(output), Some(path)) => Some(output.into_writer(append).map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?),
+        _ => None,
+    };
+    let sink_spec = SinkSpec {
+        path,
+        file,
+        append,
+        format: cfg.format,
+        details: cfg.details,
+        timings: cfg.timings,
+    };
     let counters = Arc::new(Counters::default());
     let (rows, sink) = Sink::start(sink_spec, counters.clone(), concurrency.max(READ_AHEAD))?;
     let progress = Progress::start(counters.clone(), total, cfg.quiet);
@@ -139,6 +190,7 @@ fn set_up(cfg: &CheckConfig) -> Result<(Run, BoxStream<'static, Target>, Outputs
         probe: Arc::new(cfg.probe.clone()),
         hosts: Hosts::new(cfg.hosts),
         counters,
+        earlier,
     };
     let outputs = Outputs {
         rows,
@@ -210,7 +262,7 @@ async fn shut_down(
     source: &Source,
     targets_ended: bool,
     abandoned: bool,
-) -> Result<SinkEnd> {
+) -> Result<(SinkEnd, Option<Error>)> {
     let Outputs {
         rows,
         sink,
@@ -220,46 +272,85 @@ async fn shut_down(
     drop(rows);
     let end = sink.finish(abandoned.then_some(ABANDON_PATIENCE)).await?;
     progress.finish().await;
+    let mut input_error = None;
     if let (true, Some(reader)) = (targets_ended, reader) {
-        if let Ok(Err(source_error)) = reader.join() {
-            return Err(Error::Input {
-                path: source.name(),
-                source: source_error,
-            });
+        if let Ok(Err(e)) = reader.join() {
+            input_error = Some(read_error(source, e));
         }
     }
-    Ok(end)
+    Ok((end, input_error))
 }
 
-/// The run's summary: the writer's counts, the concurrency asked for and used, the hosts, and
-/// what an interruption left unchecked.
-fn summarize(cfg: &CheckConfig, run: &Run, end: SinkEnd, started: Instant, interrupted: bool) -> RunEnd {
+/// A read error of the targets as the run reports it: a sitemap's names the sitemap and where.
+fn read_error(source: &Source, e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<SitemapError>()) {
+        let inner = e.into_inner().expect("checked above");
+        return Error::from(*inner.downcast::<SitemapError>().expect("checked above"));
+    }
+    Error::Input {
+        path: source.name(),
+        source: e,
+    }
+}
+
+/// The counts of the rows that `--resume` keeps in FILE; what it drops is said now.
+fn earlier_rows(path: &std::path::Path, done: &resume::Done) -> Tally {
+    if done.dropped > 0 || done.torn {
+        tracing::info!(
+            "{}: keeping {} rows of earlier attempts; dropping {} rows about the run (local, cancelled){}: their URLs are checked again",
+            path.display(),
+            done.tally.total,
+            done.dropped,
+            if done.torn { " and a half-written last row" } else { "" }
+        );
+    }
+    done.tally.clone()
+}
+
+/// The run's summary: the writer's counts (and the rows of earlier attempts), the concurrency
+/// asked for and used, the hosts, the shard, and what an interruption left unchecked.
+fn summarize(
+    cfg: &CheckConfig,
+    run: &Run,
+    end: SinkEnd,
+    started: Instant,
+    interrupted: bool,
+    input_error: Option<Error>,
+) -> RunEnd {
     let mut summary = Summary::new(
         end.tally,
         (cfg.concurrency, run.concurrency),
         run.counters.peak_in_flight.load(Ordering::Relaxed),
         started.elapsed(),
-    );
+    )
+    .with_earlier(&run.earlier);
     summary.hosts = run.hosts.summary();
+    summary.stale_connection_retries = run.http.stale_retries();
+    summary.shard = cfg.shard;
     summary.interrupted = interrupted && !end.broken_pipe;
     summary.not_checked = if summary.interrupted {
-        run.total.map(|t| t.saturating_sub(summary.total))
+        run.total.map(|t| t.saturating_sub(summary.written()))
     } else {
         Some(0)
     };
+    summary.input_error = input_error.as_ref().map(Error::to_string);
     RunEnd {
         summary,
         broken_pipe: end.broken_pipe,
+        input_error,
     }
 }
 
 /// The targets as a stream, through the `--shard` and `--resume` filters. The generated set is
 /// a lazy iterator, pulled on this task as the probes take targets: it does no I/O, so it costs
 /// no thread and no channel. A file or stdin is read on a thread of its own (`spawn_reader`):
-/// a read blocks, and a slow stdin must never stall the probes in flight or the writer.
-fn open_targets(
+/// a read blocks, and a slow stdin must never stall the probes in flight or the writer. Sitemaps
+/// are read there too (fetched through `http`), and are waited for up to their first `<loc>`, so
+/// that one broken from the start is an error before the output is touched.
+async fn open_targets(
     cfg: &CheckConfig,
     done: Option<HashSet<String>>,
+    http: &Client,
 ) -> Result<(BoxStream<'static, Target>, Option<Reader>)> {
     if let Source::Generated(generated) = &cfg.source {
         let scheme = cfg.scheme;
@@ -269,24 +360,69 @@ fn open_targets(
         );
         return Ok((futures::stream::iter(targets).boxed(), None));
     }
-    let (mut rx, reader) = spawn_reader(cfg, done)?;
+    let fetch = Fetch {
+        client: http.clone(),
+        timeout: cfg.probe.timeout,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let (ready, first_read) = match cfg.source {
+        Source::Sitemaps(_) => {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        }
+        _ => (None, None),
+    };
+    let (mut rx, reader) = spawn_reader(cfg, done, fetch, ready)?;
+    if let Some(first_read) = first_read {
+        match first_read.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(read_error(&cfg.source, e)),
+            // Gone without a word: it panicked.
+            Err(_) => {
+                let cause = match reader.join() {
+                    Err(panic) => panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default(),
+                    Ok(_) => String::new(),
+                };
+                return Err(Error::io("the sitemap reader failed", io::Error::other(cause)));
+            }
+        }
+    }
     let targets = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
     Ok((targets, Some(reader)))
 }
 
 /// Read the targets of a file or stdin on a thread of their own, through the shard and resume
 /// filters, into a bounded channel. The thread ends at the end of input, on a read error
-/// (returned), or when the pipeline drops the receiver.
+/// (returned), or when the pipeline drops the receiver. With `ready`, it first reads one entry
+/// and says whether that failed.
 fn spawn_reader(
     cfg: &CheckConfig,
     done: Option<HashSet<String>>,
+    fetch: Fetch,
+    ready: Option<oneshot::Sender<io::Result<()>>>,
 ) -> Result<(mpsc::Receiver<Target>, Reader)> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let scheme = cfg.scheme;
     let shard = cfg.shard;
-    let open = cfg.source.open()?;
+    let open = cfg.source.open(Some(fetch))?;
     let job = move || -> io::Result<()> {
-        let targets = open().map(|entry| entry.map(|entry| Target::from_entry(entry, scheme)));
+        let mut entries = open();
+        if let Some(ready) = ready {
+            let first = match entries.next() {
+                Some(Err(e)) => {
+                    let _ = ready.send(Err(e));
+                    return Ok(());
+                }
+                first => first,
+            };
+            let _ = ready.send(Ok(()));
+            entries = Box::new(first.into_iter().chain(entries));
+        }
+        let targets = entries.map(|entry| entry.map(|entry| Target::from_entry(entry, scheme)));
         let mut targets = select(targets, shard, done, Target::display, Target::shard_key);
         // Room is reserved a batch at a time: waiting for one free slot would wake this thread
         // (a futex call and two context switches) for every target the probes take.

@@ -1,4 +1,5 @@
-//! `--shard K/N` and `--resume` as one filter over the entries of a run, in input order.
+//! `--shard K/N` (or `auto`, see `shard_env`) and `--resume` as one filter over the entries of a
+//! run, in input order.
 
 use std::collections::HashSet;
 use std::io;
@@ -10,15 +11,46 @@ use super::targets::Target;
 /// a fair share of any region of the input (slow hosts often cluster). With `--shard-by host`,
 /// the host's hash modulo N instead: every URL of a host lands in the same shard, so per-host
 /// politeness holds across machines, at the price of uneven shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Shard {
     pub index: u64,
     pub count: u64,
     pub by: ShardBy,
+    /// Where K and N came from, for the summary.
+    pub from: ShardFrom,
+}
+
+/// Where a shard's K and N came from: `--shard K/N`, or `--shard auto` and an engine's variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardFrom {
+    #[default]
+    Flag,
+    /// A Slurm job array: `SLURM_ARRAY_TASK_*`.
+    Slurm,
+    /// A Kubernetes Indexed Job: `JOB_COMPLETION_INDEX`.
+    Kubernetes,
+}
+
+/// `--shard`: K/N as given, or `auto`, resolved from the environment once flags are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    Given(Shard),
+    Auto,
+}
+
+impl ShardArg {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ShardArg::Auto);
+        }
+        Shard::parse(s).map(ShardArg::Given)
+    }
 }
 
 /// What `--shard` splits on (`--shard-by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ShardBy {
     /// The entry's position: even shares.
     #[default]
@@ -29,7 +61,7 @@ pub enum ShardBy {
 
 impl Shard {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not K/N with 0 <= K < N");
+        let bad = || format!("`{s}` is not `auto` or K/N with 0 <= K < N");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index = k.trim().parse::<u64>().map_err(|_| bad())?;
         let count = n.trim().parse::<u64>().map_err(|_| bad())?;
@@ -40,6 +72,7 @@ impl Shard {
             index,
             count,
             by: ShardBy::Position,
+            from: ShardFrom::Flag,
         })
     }
 
@@ -114,7 +147,12 @@ mod tests {
     use crate::check::targets::Scheme;
 
     fn shard(index: u64, count: u64, by: ShardBy) -> Shard {
-        Shard { index, count, by }
+        Shard {
+            index,
+            count,
+            by,
+            from: ShardFrom::Flag,
+        }
     }
 
     #[test]
@@ -129,9 +167,15 @@ mod tests {
             [Some(4), Some(3), Some(3)]
         );
         assert_eq!(Shard::parse("1/4"), Ok(shard(1, 4, ShardBy::Position)));
-        for bad in ["4/4", "1", "a/2", "0/0", "-1/2"] {
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2", "auto"] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(ShardArg::parse("Auto"), Ok(ShardArg::Auto));
+        assert_eq!(
+            ShardArg::parse("1/4"),
+            Ok(ShardArg::Given(shard(1, 4, ShardBy::Position)))
+        );
+        assert!(ShardArg::parse("auto/4").unwrap_err().contains("`auto` or K/N"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! flushed at most 100 ms after they arrive, so `| head` and `tail -f` see rows as they happen.
 //! A closed pipe ends the run quietly; any other write error is the run's error.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -32,10 +32,14 @@ pub enum Format {
 }
 
 /// Where the rows go.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SinkSpec {
     /// `None` for stdout.
     pub path: Option<PathBuf>,
+    /// The output file, already opened, positioned and locked by the set-up (`check::lock`),
+    /// which the writer holds until its last flush; without it, `path` is opened here (a
+    /// device such as `/dev/null`, which is not locked).
+    pub file: Option<File>,
     /// Append without a header (`--resume` onto a file that already has one).
     pub append: bool,
     pub format: Format,
@@ -73,9 +77,11 @@ impl Sink {
         counters: Arc<Counters>,
         capacity: usize,
     ) -> Result<(mpsc::Sender<Record>, Sink)> {
-        let out: Box<dyn Write + Send> = match &spec.path {
-            None => Box::new(io::stdout()),
-            Some(path) => Box::new(
+        let name = spec.name();
+        let out: Box<dyn Write + Send> = match (spec.file, &spec.path) {
+            (Some(file), _) => Box::new(file),
+            (None, None) => Box::new(io::stdout()),
+            (None, Some(path)) => Box::new(
                 OpenOptions::new()
                     .create(true)
                     .write(true)
@@ -93,7 +99,6 @@ impl Sink {
             details: spec.details,
             timings: spec.timings,
         };
-        let name = spec.name();
         let output_error = move |source| Error::Output { path: name, source };
         let header = match spec.append {
             true => Ok(()),
@@ -306,6 +311,7 @@ mod tests {
         let path = dir.path().join("out");
         let spec = SinkSpec {
             path: Some(path.clone()),
+            file: None,
             append: false,
             format,
             details,
@@ -398,6 +404,7 @@ mod tests {
         }
         let spec = SinkSpec {
             path: Some("/dev/full".into()),
+            file: None,
             append: true,
             format: Format::Csv,
             details: false,

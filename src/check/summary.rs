@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::check::hosts::HostsSummary;
-use crate::record::{ErrorKind, PhaseStats, Record};
+use crate::check::shard::{Shard, ShardBy, ShardFrom};
+use crate::record::{ErrorKind, OwnedRow, PhaseStats, Record};
 
 /// Running counts over the rows written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,21 +35,37 @@ impl Tally {
     }
 
     pub fn add(&mut self, record: &Record) {
-        self.total += 1;
-        self.successful += u64::from(record.success);
-        if let Some(days) = record.cert_days_left() {
-            self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
-        }
+        self.count(
+            record.success,
+            record.status(),
+            record.error_kind(),
+            record.cert_days_left(),
+        );
         if let (Some(timings), Some(_)) = (record.timings, record.status()) {
             self.phases.add(timings.ms(), timings.new_connections);
         }
-        match record.status() {
-            Some(status) => *self.by_status.entry(status).or_default() += 1,
-            None => {
-                if let Some(kind) = record.error_kind() {
-                    *self.by_exception.entry(kind).or_default() += 1;
-                }
-            }
+    }
+
+    /// A row an earlier attempt wrote, read back by `--resume`.
+    pub fn add_row(&mut self, row: &OwnedRow) {
+        self.count(row.success, row.status_code, row.exception, row.cert_days_left);
+        if let (Some((ms, opened)), Some(_)) = (row.timings(), row.status_code) {
+            self.phases.add(ms, opened);
+        }
+    }
+
+    fn count(&mut self, success: bool, status: Option<u16>, kind: Option<ErrorKind>, cert_days: Option<i64>) {
+        self.total += 1;
+        self.successful += u64::from(success);
+        if let Some(days) = cert_days {
+            self.soonest_cert_days = Some(self.soonest_cert_days.map_or(days, |d| d.min(days)));
+        }
+        // A `content` row has both: the status it answered and the expectation it broke.
+        if let Some(status) = status {
+            *self.by_status.entry(status).or_default() += 1;
+        }
+        if let Some(kind) = kind {
+            *self.by_exception.entry(kind).or_default() += 1;
         }
     }
 
@@ -77,9 +94,23 @@ pub struct Summary {
     pub not_checked: Option<u64>,
     /// Per host: requests, 429s, retries, errors, most in flight.
     pub hosts: HostsSummary,
+    /// Requests sent again on a new connection because the kept-alive one they went out on had
+    /// been closed by the server before any answer (`net::client::Client::send`).
+    pub stale_connection_retries: u64,
     /// Days left on the certificate that expires first, when `--details` read any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soonest_cert_days_left: Option<i64>,
+    /// Rows that earlier attempts left in the `--resume` file. They are counted in `total`,
+    /// `successful`, `failed` and the breakdowns, so that these cover the whole file; this
+    /// run wrote `total - earlier_rows`.
+    pub earlier_rows: u64,
+    /// `--shard`: which part of the targets the file holds (K/N, what it splits on, and where
+    /// K and N came from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Why reading the targets stopped part way (a sitemap broken after its first `<loc>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
     /// Where the answered URLs' time went, when `--timings` measured any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<PhaseMedians>,
@@ -143,7 +174,35 @@ impl Summary {
             interrupted: false,
             not_checked: None,
             hosts: HostsSummary::default(),
+            stale_connection_retries: 0,
+            earlier_rows: 0,
+            shard: None,
+            input_error: None,
         }
+    }
+
+    /// Count the rows that earlier attempts left in the file too (`--resume`); the rate stays
+    /// this run's.
+    pub fn with_earlier(mut self, earlier: &Tally) -> Self {
+        self.earlier_rows += earlier.total;
+        self.total += earlier.total;
+        self.successful += earlier.successful;
+        self.failed += earlier.failed();
+        for (kind, n) in &earlier.by_exception {
+            *self.by_exception.entry(*kind).or_default() += n;
+        }
+        for (status, n) in &earlier.by_status {
+            *self.by_status.entry(*status).or_default() += n;
+        }
+        if let Some(days) = earlier.soonest_cert_days {
+            self.soonest_cert_days_left = Some(self.soonest_cert_days_left.map_or(days, |d| d.min(days)));
+        }
+        self
+    }
+
+    /// The rows this run wrote.
+    pub fn written(&self) -> u64 {
+        self.total - self.earlier_rows
     }
 
     /// The human summary for stderr.
@@ -162,11 +221,27 @@ impl Summary {
         } else {
             String::new()
         };
+        let earlier = match self.earlier_rows {
+            0 => String::new(),
+            n => format!(", plus {n} rows from earlier attempts ({} in all)", self.total),
+        };
         let _ = writeln!(
             s,
-            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}{lowered}): Successful: {} ({share:.1}%), Failed: {}",
-            self.total, self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
+            "Checked {} URLs in {:.2} s ({:.0} URLs/s, concurrency {}{lowered}){earlier}: Successful: {} ({share:.1}%), Failed: {}",
+            self.written(), self.wall_seconds, self.urls_per_second, self.concurrency, self.successful, self.failed
         );
+        if let Some(shard) = &self.shard {
+            let from = match shard.from {
+                ShardFrom::Flag => "",
+                ShardFrom::Slurm => ", from the Slurm job array",
+                ShardFrom::Kubernetes => ", from the Kubernetes Indexed Job",
+            };
+            let by = match shard.by {
+                ShardBy::Position => "position",
+                ShardBy::Host => "host",
+            };
+            let _ = writeln!(s, "  shard {}/{} by {by}{from}", shard.index, shard.count);
+        }
         if !self.by_status.is_empty() {
             let codes: Vec<String> = self
                 .by_status
@@ -197,6 +272,19 @@ impl Summary {
                 "  phases of {} answered URLs (medians): dns {} ms, connect {} ms, tls {} ms, ttfb {} ms; \
                  {:.2} connections opened per URL",
                 t.answered, t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.new_connections_per_url
+            );
+        }
+        if self.stale_connection_retries > 0 {
+            let _ = writeln!(
+                s,
+                "  {} requests sent again on a new connection: the server had closed the kept one",
+                self.stale_connection_retries
+            );
+        }
+        if let Some(error) = &self.input_error {
+            let _ = writeln!(
+                s,
+                "  input stopped early: {error}; only the URLs read before it were checked"
             );
         }
         match self.soonest_cert_days_left {
@@ -280,6 +368,52 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_run_counts_the_whole_file_and_its_rate_is_its_own() {
+        let mut now = Tally::default();
+        now.add(&record(Outcome::Response { status: 200 }, true));
+        now.add(&record(Outcome::Response { status: 404 }, false));
+        let mut earlier = Tally::default();
+        earlier.add_row(&OwnedRow::sample(Some(200), None, 5));
+        earlier.add_row(&OwnedRow::sample(None, Some(ErrorKind::Timeout), 5000));
+        earlier.add_row(&OwnedRow::sample(Some(200), None, 5));
+        let mut summary = Summary::new(now, (10, 10), 2, Duration::from_secs(1)).with_earlier(&earlier);
+        summary.shard = Some(Shard {
+            index: 2,
+            count: 8,
+            by: ShardBy::Position,
+            from: ShardFrom::Slurm,
+        });
+        assert_eq!(
+            (summary.total, summary.written(), summary.earlier_rows),
+            (5, 2, 3)
+        );
+        assert_eq!((summary.successful, summary.failed), (3, 2));
+        assert_eq!(
+            summary.urls_per_second, 2.0,
+            "this run's rows over this run's time"
+        );
+        let text = summary.render();
+        assert!(
+            text.starts_with("Checked 2 URLs in 1.00 s (2 URLs/s, concurrency 10), plus 3 rows from earlier attempts (5 in all): Successful: 3 (60.0%), Failed: 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  shard 2/8 by position, from the Slurm job array"),
+            "{text}"
+        );
+        assert!(
+            text.contains("by status: 200: 3, 404: 1") && text.contains("by exception: timeout: 1"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["earlier_rows"], 3);
+        assert_eq!(
+            json["shard"],
+            serde_json::json!({"index": 2, "count": 8, "by": "position", "from": "slurm"})
+        );
+    }
+
+    #[test]
     fn the_busiest_hosts_are_shown_five_at_most() {
         use crate::check::hosts::{HostFigures, NamedHost};
         let mut summary = Summary::new(Tally::default(), (10, 10), 4, Duration::from_secs(1));
@@ -302,6 +436,24 @@ mod tests {
         );
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["hosts"]["busiest"][6]["requests"], 94);
+    }
+
+    #[test]
+    fn requests_sent_again_on_a_new_connection_are_counted_and_shown_when_any() {
+        let mut summary = Summary::new(Tally::default(), (10, 10), 4, Duration::from_secs(1));
+        assert!(!summary.render().contains("sent again"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["stale_connection_retries"],
+            0
+        );
+        summary.stale_connection_retries = 3;
+        assert!(summary
+            .render()
+            .contains("  3 requests sent again on a new connection: the server had closed the kept one"));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["stale_connection_retries"],
+            3
+        );
     }
 
     #[test]

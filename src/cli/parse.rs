@@ -48,6 +48,31 @@ pub(crate) fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The largest `--max-body`: a gibibyte per check in flight is already more than a machine has.
+const MAX_SIZE: u64 = 1 << 30;
+
+/// A size in bytes: a number, optionally followed by K, M or G (1024-based; `KiB`, `MB` and a
+/// trailing `B` are read the same way), from 1 byte to 1 GiB.
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    let bad = || format!("`{s}` is not a size such as 65536, 512K or 1M (at most 1G)");
+    let text = s.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().map_err(|_| bad())?;
+    let unit = text[digits..].trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return Err(bad()),
+    };
+    let bytes = number.checked_mul(1 << shift).ok_or_else(bad)?;
+    if bytes == 0 || bytes > MAX_SIZE {
+        return Err(bad());
+    }
+    usize::try_from(bytes).map_err(|_| bad())
+}
+
 pub(crate) fn parse_proxy(s: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a proxy URL: {e}"))?;
     match url.scheme() {
@@ -89,6 +114,18 @@ mod tests {
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_a_range() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("2mb"), Ok(2 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["0", "2G", "-1", "1T", "M", "1.5M", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

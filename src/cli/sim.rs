@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::parse::{count, parse_scale, parse_secs};
+use crate::check::expect::Pattern;
 use crate::check::targets::Scheme;
 use crate::sim::Profile;
 
@@ -61,7 +62,8 @@ pub struct ServeArgs {
     /// Print the expected result of each target as CSV on stdout, instead of serving.
     ///
     /// The targets are given as to the checker (--input, or --length/--alphabet/--tld/--scheme);
-    /// the columns are url,status_code,success,exception,method,redirects,latency_ms,category.
+    /// the columns are url,status_code,success,exception,method,redirects,latency_ms,category,
+    /// cert_days_left,cert_issuer,page (the page a GET of a 200 reads).
     #[arg(long)]
     pub truth: bool,
 
@@ -141,6 +143,15 @@ pub struct DemoArgs {
     /// Also write the end-of-run summary as one JSON object to PATH.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+
+    /// A page must match REGEX to count as healthy (repeatable): checks send GET, and pages that
+    /// break it are `content` (scored against what the simulated internet serves).
+    #[arg(long, value_name = "REGEX", value_parser = Pattern::parse)]
+    pub expect_body: Vec<Pattern>,
+
+    /// A page must not match REGEX, e.g. `(?i)under maintenance|domain is parked` (repeatable).
+    #[arg(long, value_name = "REGEX", value_parser = Pattern::parse)]
+    pub reject_body: Vec<Pattern>,
 
     /// Also write the report's charts as SVG files into DIR.
     #[arg(long, value_name = "DIR")]

@@ -43,11 +43,15 @@ pub fn finish(cfg: &CheckConfig, end: RunEnd) -> Result<Exit> {
         };
         eprintln!(
             "healthcheck: interrupted after {} rows; {not_checked}{resume}",
-            summary.total
+            summary.written()
         );
     }
     if let Some(path) = &cfg.summary_json {
         write_json(path, summary)?;
+    }
+    if let Some(error) = end.input_error {
+        // The rows of what was read are written, the summary is printed: then the error.
+        return Err(error);
     }
     Ok(if summary.interrupted {
         Exit::Interrupted

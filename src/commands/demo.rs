@@ -4,12 +4,14 @@
 //! what the simulated internet says it should be; then prints the report of the CSV on stdout.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::check::config::{CheckConfig, Source};
+use crate::check::expect::Expectations;
 use crate::check::hosts::HostPolicy;
 use crate::check::limits::DNS_CONCURRENCY;
 use crate::check::pipeline;
@@ -22,11 +24,17 @@ use crate::error::{Error, Result};
 use crate::exit_code::Exit;
 use crate::net::client::{ClientConfig, ProxyChoice};
 use crate::net::resolve::ResolveRule;
-use crate::record::OwnedRow;
+use crate::record::{ErrorKind, Method, OwnedRow};
 use crate::sim::{self, SimOptions, SimServer};
 
 pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
     let timeout = args.timeout;
+    let expect = Expectations {
+        expect_body: args.expect_body.clone(),
+        reject_body: args.reject_body.clone(),
+        ..Expectations::default()
+    };
+    let expect = (!expect.is_empty()).then(|| Arc::new(expect));
     let opts = SimOptions {
         seed: args.seed,
         profile: args.profile,
@@ -48,7 +56,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
                 26u64.pow(args.length)
             );
         }
-        let cfg = demo_config(&args, &server, timeout, quiet)?;
+        let cfg = demo_config(&args, &server, timeout, quiet, expect.clone())?;
         let (stop, abandon) = (CancellationToken::new(), CancellationToken::new());
         pipeline::watch_signals(stop.clone(), abandon.clone());
         let end = pipeline::run(cfg.clone(), stop, abandon).await;
@@ -59,7 +67,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
     let interrupted = end.summary.interrupted;
     let exit = super::check::finish(&cfg, end)?;
     if !interrupted {
-        let (agree, total, first_miss) = score(&args.output, &opts, timeout)?;
+        let (agree, total, first_miss) = score(&args.output, &opts, timeout, expect.as_deref())?;
         if !quiet {
             eprintln!("Truth: {agree} of {total} rows agree with what the simulated internet should yield");
             if let Some(miss) = first_miss {
@@ -76,7 +84,13 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
     Ok(exit)
 }
 
-fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bool) -> Result<CheckConfig> {
+fn demo_config(
+    args: &DemoArgs,
+    server: &SimServer,
+    timeout: Duration,
+    quiet: bool,
+    expect: Option<Arc<Expectations>>,
+) -> Result<CheckConfig> {
     let generated = Generated::new("abcdefghijklmnopqrstuvwxyz", args.length, Scheme::Https, "com")
         .map_err(|m| Error::usage("--length", m))?;
     Ok(CheckConfig {
@@ -108,12 +122,20 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
         probe: ProbeConfig {
             timeout,
             details: true,
+            // A body needs GET.
+            method: if expect.is_some() {
+                Method::Get
+            } else {
+                Method::Head
+            },
+            expect,
             timings: true,
             ..ProbeConfig::default()
         },
         hosts: HostPolicy::default(),
         output: Some(args.output.clone()),
         resume: None,
+        lock_wait: crate::check::lock::DEFAULT_WAIT,
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,
@@ -126,7 +148,13 @@ fn demo_config(args: &DemoArgs, server: &SimServer, timeout: Duration, quiet: bo
 }
 
 /// Compare every row of the output with the truth: (agreeing rows, rows, first disagreement).
-fn score(path: &Path, opts: &SimOptions, timeout: Duration) -> Result<(u64, u64, Option<String>)> {
+/// With body expectations, a 200's page (the truth knows which) is judged as the check judges it.
+fn score(
+    path: &Path,
+    opts: &SimOptions,
+    timeout: Duration,
+    expect: Option<&Expectations>,
+) -> Result<(u64, u64, Option<String>)> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| Error::InputContent {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -139,7 +167,13 @@ fn score(path: &Path, opts: &SimOptions, timeout: Duration) -> Result<(u64, u64,
         })?;
         total += 1;
         let Ok(url) = Url::parse(&row.url) else { continue };
-        let truth = sim::truth(&url, opts, timeout);
+        let mut truth = sim::truth(&url, opts, timeout);
+        if let (Some(expect), Some(page), true) = (expect, truth.page, truth.success) {
+            let body = page.render(url.host_str().unwrap_or(""), url.path());
+            if expect.broken_body(body.as_bytes()).is_some() {
+                (truth.success, truth.exception) = (false, Some(ErrorKind::Content));
+            }
+        }
         // A certificate the check read must be the one the name was given (a check that
         // failed before the handshake ended read none).
         let cert = (row.cert_days_left, row.cert_issuer.as_deref());

@@ -14,7 +14,7 @@ use crate::exit_code::Exit;
 use crate::sim::{truth, HostLimit, HostStats, RetryAfter, SimOptions, SimServer};
 
 /// The columns of `--truth`, in the order of `sim::Truth`'s fields.
-const TRUTH_COLUMNS: [&str; 10] = [
+const TRUTH_COLUMNS: [&str; 11] = [
     "url",
     "status_code",
     "success",
@@ -25,6 +25,7 @@ const TRUTH_COLUMNS: [&str; 10] = [
     "category",
     "cert_days_left",
     "cert_issuer",
+    "page",
 ];
 
 pub fn run(args: ServeArgs) -> Result<Exit> {
@@ -158,12 +159,13 @@ async fn until_signal() -> Result<()> {
 fn print_truth(targets: &TruthTargets, opts: &SimOptions) -> Result<Exit> {
     let from = Source::new(
         targets.input.as_deref(),
+        &[],
         &targets.alphabet,
         targets.length,
         targets.scheme,
         &targets.tld,
     )?;
-    let lines = from.open()?();
+    let lines = from.open(None)?();
     let stdout = io::stdout().lock();
     match write_truth(lines, targets, opts, BufWriter::new(stdout)) {
         Ok(()) => Ok(Exit::Ok),
@@ -296,7 +298,7 @@ mod tests {
         assert!(rows[1].starts_with("http://abc.com,"));
         assert_eq!(
             rows[2],
-            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA"
+            "https://localhost/_/status/404,404,false,,HEAD,0,0,route,41,Sim Trust DV CA,"
         );
         assert!(
             rows[1].ends_with(",,"),

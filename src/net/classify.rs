@@ -5,7 +5,9 @@ use std::error::Error as StdError;
 use std::io;
 
 use crate::net::certs;
+use crate::net::client::MAX_HEADER_LINES;
 use crate::net::resolve::{is_local, DnsFailure};
+use crate::net::tls_words;
 use crate::record::cert::UtcSecs;
 use crate::record::ErrorKind;
 
@@ -44,17 +46,58 @@ pub fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         return Failure::new(kind, dns.to_string());
     }
     let tls = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
-    // A certificate refused for its dates says when, in words and as data; otherwise the
-    // innermost message says most.
+    // A TLS failure says which rule refused what, in words (and when a certificate expired, as
+    // data too); otherwise the innermost message says most.
+    let kind = kind_of(&chain, stage).unwrap_or(stage.fallback());
     let detail = tls
-        .and_then(certs::tls_detail)
+        .map(tls_words::describe)
+        .or_else(|| too_large(&chain))
+        .or_else(|| hung_up_in_handshake(&chain, kind))
         .or_else(|| chain.last().map(|e| e.to_string()))
         .unwrap_or_else(|| err.to_string());
     Failure {
-        kind: kind_of(&chain, stage).unwrap_or(stage.fallback()),
+        kind,
         detail,
         cert_expired: tls.and_then(certs::expired_on),
     }
+}
+
+/// A server that hung up during the TLS handshake, in words rather than the socket's
+/// (`Connection reset by peer (os error 104)`, `tls handshake eof`).
+fn hung_up_in_handshake(chain: &[&(dyn StdError + 'static)], kind: ErrorKind) -> Option<String> {
+    use io::ErrorKind as K;
+    if kind != ErrorKind::Tls {
+        return None;
+    }
+    let how = chain
+        .iter()
+        .find_map(|e| match e.downcast_ref::<io::Error>()?.kind() {
+            K::ConnectionReset | K::ConnectionAborted => Some("reset"),
+            K::BrokenPipe | K::UnexpectedEof => Some("closed"),
+            _ => None,
+        })?;
+    Some(format!(
+        "the server {how} the connection during the TLS handshake"
+    ))
+}
+
+/// hyper's "message head is too large", with the limits it broke.
+fn too_large(chain: &[&(dyn StdError + 'static)]) -> Option<String> {
+    is_too_large(chain).then(|| {
+        format!("response head is too large (over {MAX_HEADER_LINES} header lines, or about 400 KB)")
+    })
+}
+
+/// Whether hyper refused the answer's head as too large (too many lines or bytes).
+pub fn head_too_large(err: &(dyn StdError + 'static)) -> bool {
+    is_too_large(&chain(err))
+}
+
+fn is_too_large(chain: &[&(dyn StdError + 'static)]) -> bool {
+    chain.iter().any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+    })
 }
 
 /// Every error in the chain, with the inner error of a custom `io::Error` included:
@@ -158,7 +201,7 @@ mod tests {
         let err = Outer(io::Error::new(io::ErrorKind::InvalidData, inner));
         let failure = classify(&err, Stage::Exchange);
         assert_eq!(failure.kind, ErrorKind::Tls, "rustls wins over the io kind");
-        assert_eq!(failure.detail, "unexpected error: bad handshake");
+        assert_eq!(failure.detail, "bad handshake");
     }
 
     #[test]
@@ -202,7 +245,17 @@ mod tests {
             K::UnexpectedEof,
             "peer closed connection without sending TLS close_notify",
         );
-        assert_eq!(classify(&eof, Stage::Handshake).kind, ErrorKind::Tls);
+        let during = classify(&eof, Stage::Handshake);
+        assert_eq!(during.kind, ErrorKind::Tls);
+        assert_eq!(
+            during.detail,
+            "the server closed the connection during the TLS handshake"
+        );
+        let reset = classify(&io::Error::from(K::ConnectionReset), Stage::Handshake);
+        assert_eq!(
+            reset.detail,
+            "the server reset the connection during the TLS handshake"
+        );
         assert_eq!(classify(&eof, Stage::Exchange).kind, ErrorKind::Reset);
     }
 

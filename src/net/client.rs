@@ -1,12 +1,14 @@
 //! The HTTP client: one shared `reqwest::Client`, built once from the check's options (trust
 //! roots, `--insecure`, timeouts, headers, proxies, the resolver), and the one call a probe makes
-//! through it: send one request, read the answer's head, never its body.
+//! through it: send one request, read the answer's head, and never its body unless asked to
+//! keep it (`Hop::keep_body`, read by `body`).
 //!
 //! Redirects are not reqwest's to follow: the probe follows them itself, so that they are
 //! counted, bounded and run under one deadline, and it decides per hop which of the user's
 //! headers go along (`Credentials`), as reqwest's own redirect policy and curl do.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,11 +24,22 @@ use rustls::pki_types::CertificateDer;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::net::classify::{classify, Failure};
+use crate::net::body;
+use crate::net::classify::{classify, head_too_large, Failure};
 use crate::net::insecure::AnyCertificate;
+use crate::net::location::Location;
+use crate::net::pinned::PinnedOrWebPki;
 use crate::net::resolve::{ResolveRule, Resolver};
 use crate::net::timing::{self, ConnectionCounter, TimedResolver, Watch};
 use crate::record::{ErrorKind, Method};
+
+/// The most header lines an answer's head may have. hyper's default of 100 refused real heads
+/// that curl and browsers read (120 lines of `Set-Cookie` and friends). Raised, hyper fills two
+/// buffers of that many entries for every head it parses, however short: 1,000 cost 10,500
+/// instructions per answer, 12% more for the seed workload. So the clients keep hyper's 100,
+/// and an answer refused for its head is asked for once more through a client that allows
+/// 1,000 (`Client::roomy`), within the same byte limit of about 400 KB.
+pub const MAX_HEADER_LINES: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -66,15 +79,20 @@ pub enum ProxyChoice {
 
 /// Built once (it loads the trust roots) and cloned into every probe: `Arc`s inside.
 ///
-/// Two reqwest clients with the same settings: requests that ask to close go through one
-/// without a pool, so that a run over distinct hosts pays nothing for pooling; keep-alive
-/// requests go through one with a pool, where the next request to the origin finds them.
+/// Reqwest clients with the same settings: requests that ask to close go through one without a
+/// pool, so that a run over distinct hosts pays nothing for pooling; keep-alive requests go
+/// through one with a pool, where the next request to the origin finds them; a third, without
+/// a pool, takes the few requests whose answer has more than 100 header lines (see `send`).
 #[derive(Clone)]
 pub struct Client {
     fresh: reqwest::Client,
     pooled: reqwest::Client,
+    /// Like `fresh`, for heads of up to `MAX_HEADER_LINES` lines.
+    roomy: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
+    /// Keep-alive requests sent again on a new connection (see `send`).
+    stale_retries: Arc<AtomicU64>,
     /// Stamp every request for `--timings` (see `net::timing`).
     timings: bool,
 }
@@ -83,13 +101,15 @@ pub struct Client {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
-    pub location: Option<HeaderValue>,
+    pub location: Location,
     pub retry_after: Option<HeaderValue>,
     /// The address the answer came from (the proxy's, through a proxy).
     pub remote: Option<SocketAddr>,
     pub version: Version,
     /// The server's certificate (DER), when the client keeps TLS info and the answer came over TLS.
     pub peer_cert: Option<Vec<u8>>,
+    /// The whole answer, body unread, when the request asked to keep it.
+    pub body: Option<body::Body>,
 }
 
 /// Whether the user's credentials (`Authorization`, `Cookie`, `Proxy-Authorization`, a `Host`
@@ -109,6 +129,8 @@ pub struct Hop {
     /// Leave the connection open for another request to the same origin; otherwise ask the
     /// server to close it (`Connection: close`), so nothing idles in the pool.
     pub keep_alive: bool,
+    /// Keep the answer for its body (`Answer::body`); otherwise it is dropped after the head.
+    pub keep_body: bool,
     /// An earlier request may have left a connection to the origin idle in the pool: send on it
     /// even when asking to close (a host's last URL after its others), rather than open a new one.
     pub reuse: bool,
@@ -138,7 +160,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
     // at them again for every request; with none set, that work is skipped altogether.
     let direct = cfg.proxy == ProxyChoice::Direct
         || (cfg.proxy == ProxyChoice::Environment && !environment_names_a_proxy());
-    let client = |pool: bool| {
+    let client = |pool: bool, max_headers: Option<usize>| {
         let mut defaults = shared.clone();
         if !pool {
             // Every request of this client asks the server to close; as a default header it
@@ -163,12 +185,15 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive_retries(None)
             .tcp_user_timeout(None)
             .http1_only();
+        if let Some(max) = max_headers {
+            builder = builder.http1_max_headers(max);
+        }
         builder = match (cfg.timings, pool) {
             (false, _) => builder.dns_resolver(resolver.clone()),
             (true, false) => builder.dns_resolver(TimedResolver(resolver.clone())),
             // Only through the pool can a request get a connection it did not open; reqwest's
             // connector with a layer costs more per request (it clones the layers), so the
-            // client without a pool has none.
+            // clients without a pool have none.
             (true, true) => builder
                 .dns_resolver(TimedResolver(resolver.clone()))
                 .connector_layer(ConnectionCounter),
@@ -190,9 +215,11 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .map_err(|e| Error::io("cannot set up the HTTP client", std::io::Error::other(e)))
     };
     Ok(Client {
-        fresh: client(false)?,
-        pooled: client(true)?,
+        fresh: client(false, None)?,
+        pooled: client(true, None)?,
+        roomy: client(false, Some(MAX_HEADER_LINES))?,
         sensitive: Arc::new(sensitive),
+        stale_retries: Arc::default(),
         timings: cfg.timings,
     })
 }
@@ -252,6 +279,7 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
     } else {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         for (name, pem) in &cfg.ca_pems {
             let bad = |message: String| Error::InputContent {
                 path: name.into(),
@@ -265,11 +293,24 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig> {
             }
             for cert in certs {
                 roots
-                    .add(cert)
+                    .add(cert.clone())
                     .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+                pinned.push(cert);
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if pinned.is_empty() {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            // A `--ca-cert` certificate may be the server's own (see `pinned`).
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| Error::io("cannot set up TLS", std::io::Error::other(e)))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { pinned, webpki }))
+                .with_no_client_auth()
+        }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -280,23 +321,49 @@ impl Client {
     /// caller bounds the whole exchange with its deadline; the connect timeout bounds DNS, TCP
     /// and TLS.
     pub async fn send(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
-        match self.send_once(url, how).await {
-            // A server may close an idle connection at any time, and the pool can hand it out
-            // before the close is seen: as browsers do, a request through the pool (the only
-            // kind that can get a kept connection) is tried once more, on a new connection.
-            Err(failure) if failure.kind == ErrorKind::Reset && how.pooled() => {
-                self.send_once(url, how).await
-            }
-            result => result,
+        let https = url.scheme() == "https";
+        let mut via = if how.pooled() { Via::Pooled } else { Via::Fresh };
+        // At most three tries: pooled, then fresh, then roomy.
+        loop {
+            let err = match self.send_on(via, url, how).await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            let failed = failure(&err, https);
+            via = match via {
+                // A server may close an idle connection at any time (Apache after 5 s, load
+                // balancers), and the pool can hand it out before the close is seen; the
+                // request then never reached the server. As curl and browsers do, it is sent
+                // once more (HEAD and GET are idempotent), on a connection that is surely new:
+                // the pool could hand out another dead one, and both tries would fail within a
+                // millisecond.
+                Via::Pooled if went_out_on_a_dead_connection(&err, &failed) => {
+                    self.stale_retries.fetch_add(1, Ordering::Relaxed);
+                    Via::Fresh
+                }
+                // Refused for its head: perhaps only for hyper's 100 lines.
+                Via::Fresh | Via::Pooled if head_too_large(&err) => Via::Roomy,
+                _ => return Err(failed),
+            };
         }
     }
 
-    async fn send_once(&self, url: &Url, how: Hop) -> std::result::Result<Answer, Failure> {
+    /// Keep-alive requests sent again on a new connection because the kept one they went out
+    /// on turned out closed, for the summary.
+    pub fn stale_retries(&self) -> u64 {
+        self.stale_retries.load(Ordering::Relaxed)
+    }
+
+    async fn send_on(&self, via: Via, url: &Url, how: Hop) -> std::result::Result<Answer, reqwest::Error> {
         let method = match how.method {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
         };
-        let http = if how.pooled() { &self.pooled } else { &self.fresh };
+        let http = match via {
+            Via::Fresh => &self.fresh,
+            Via::Pooled => &self.pooled,
+            Via::Roomy => &self.roomy,
+        };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
             Credentials::Send if self.sensitive.is_empty() => http.request(method, url.clone()),
@@ -315,17 +382,19 @@ impl Client {
             request = request.header(CONNECTION, HeaderValue::from_static("close"));
         }
         // No body, as one that cannot be replayed (see `NoBody`).
-        let watch = self.timings.then(|| Watch::begin(how.pooled())).flatten();
+        let watch = self
+            .timings
+            .then(|| Watch::begin(matches!(via, Via::Pooled)))
+            .flatten();
         request = request.body(match watch {
             Some(watch) => reqwest::Body::wrap(watch.body(NoBody)),
             None => reqwest::Body::wrap(NoBody),
         });
-        let https = url.scheme() == "https";
-        let response = request.send().await.map_err(|e| failure(&e, https))?;
+        let response = request.send().await?;
         let headers = response.headers();
-        Ok(Answer {
+        let mut answer = Answer {
             status: response.status(),
-            location: headers.get(LOCATION).cloned(),
+            location: Location::of(headers.get_all(LOCATION)),
             retry_after: headers.get(RETRY_AFTER).cloned(),
             remote: response.remote_addr(),
             version: response.version(),
@@ -334,7 +403,12 @@ impl Client {
                 .get::<reqwest::tls::TlsInfo>()
                 .and_then(|info| info.peer_certificate())
                 .map(<[u8]>::to_vec),
-        })
+            body: None,
+        };
+        if how.keep_body {
+            answer.body = Some(body::Body::new(response));
+        }
+        Ok(answer)
     }
 }
 
@@ -387,6 +461,22 @@ fn failure(err: &reqwest::Error, https: bool) -> Failure {
         return classify(err, stage);
     }
     classify(err, crate::net::classify::Stage::Exchange)
+}
+
+/// Which of the clients a request goes through.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    Fresh,
+    Pooled,
+    Roomy,
+}
+
+/// Whether a request failed as one sent on a connection the server had already closed does: the
+/// connection was made (or taken from the pool) and closed before any answer arrived. reqwest
+/// does not say whether the connection was a reused one, nor whether a few bytes of a head came
+/// first; only keep-alive requests can have gone out on a reused one.
+fn went_out_on_a_dead_connection(err: &reqwest::Error, failure: &Failure) -> bool {
+    !err.is_connect() && failure.kind == ErrorKind::Reset
 }
 
 /// Whether `next` is on the same origin (scheme, host, port) as `first`.

@@ -17,7 +17,8 @@ use cert::CertInfo;
 pub use row::{OwnedRow, Row, COLUMNS, DETAIL_COLUMNS};
 pub use timings::{Phase, PhaseStats, Timings, TimingsMs, TIMING_COLUMNS};
 
-/// Why a URL got no HTTP response. The names are the `exception` column.
+/// Why a URL got no HTTP response, or (`Content`) why its answer is not healthy although its
+/// status is. The names are the `exception` column.
 ///
 /// All but `Local` and `Cancelled` are facts about the URL; those two are about this run (see
 /// [`ErrorKind::is_about_the_run`]), so `--resume` checks their URLs again.
@@ -32,6 +33,9 @@ pub enum ErrorKind {
     TooManyRedirects,
     InvalidUrl,
     Protocol,
+    /// The status was a success, but the answer broke a content expectation (`--expect-body`,
+    /// `--reject-body`, `--expect-header`): the one kind whose rows have a status code too.
+    Content,
     Cancelled,
     /// A resource of this machine ran out (no file descriptors: EMFILE, ENFILE), not a fact
     /// about the URL. Written only after waiting and trying again did not help.
@@ -40,7 +44,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Timeout,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -49,6 +53,7 @@ impl ErrorKind {
         ErrorKind::TooManyRedirects,
         ErrorKind::InvalidUrl,
         ErrorKind::Protocol,
+        ErrorKind::Content,
         ErrorKind::Cancelled,
         ErrorKind::Local,
         ErrorKind::Other,
@@ -64,6 +69,7 @@ impl ErrorKind {
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::InvalidUrl => "invalid_url",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Content => "content",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Local => "local",
             ErrorKind::Other => "other",
@@ -157,8 +163,18 @@ pub struct Details {
 /// What the last request of a URL's check ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Response { status: u16 },
-    Failed { kind: ErrorKind, detail: String },
+    Response {
+        status: u16,
+    },
+    /// A successful status whose answer broke a content expectation; `detail` names it.
+    Content {
+        status: u16,
+        detail: String,
+    },
+    Failed {
+        kind: ErrorKind,
+        detail: String,
+    },
 }
 
 /// The result of checking one URL.
@@ -202,7 +218,7 @@ impl Record {
 
     pub fn status(&self) -> Option<u16> {
         match self.outcome {
-            Outcome::Response { status } => Some(status),
+            Outcome::Response { status } | Outcome::Content { status, .. } => Some(status),
             Outcome::Failed { .. } => None,
         }
     }
@@ -210,6 +226,7 @@ impl Record {
     pub fn error_kind(&self) -> Option<ErrorKind> {
         match self.outcome {
             Outcome::Response { .. } => None,
+            Outcome::Content { .. } => Some(ErrorKind::Content),
             Outcome::Failed { kind, .. } => Some(kind),
         }
     }
@@ -225,6 +242,7 @@ impl Record {
     pub fn row(&self, details: bool, timings: bool) -> Row<'_> {
         let (status_code, exception, error_detail) = match &self.outcome {
             Outcome::Response { status } => (Some(*status), None, self.note.as_deref().unwrap_or("")),
+            Outcome::Content { status, detail } => (Some(*status), Some(ErrorKind::Content), detail.as_str()),
             Outcome::Failed { kind, detail } => (None, Some(*kind), detail.as_str()),
         };
         let d = self.details.as_deref();

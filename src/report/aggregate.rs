@@ -76,9 +76,11 @@ impl Aggregate {
         } else {
             self.failed += 1;
         }
+        // A `content` row has both: the status it answered and the expectation it broke.
         if let Some(status) = row.status_code {
             *self.by_status.entry(status).or_default() += 1;
-        } else if let Some(kind) = row.exception {
+        }
+        if let Some(kind) = row.exception {
             *self.by_exception.entry(kind).or_default() += 1;
         }
         let Some(ms) = row.elapsed_ms else {
@@ -86,8 +88,8 @@ impl Aggregate {
         };
         let group = match (row.status_code, row.exception) {
             (Some(_), _) if row.success => OutcomeGroup::Successful,
-            (Some(_), _) => OutcomeGroup::UnsuccessfulStatus,
-            (None, Some(kind)) => OutcomeGroup::Exception(kind),
+            (_, Some(kind)) => OutcomeGroup::Exception(kind),
+            (Some(_), None) => OutcomeGroup::UnsuccessfulStatus,
             (None, None) => return, // neither an answer nor an exception: nothing to file it under
         };
         if row.status_code.is_some() {

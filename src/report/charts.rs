@@ -70,7 +70,7 @@ pub fn report_charts(agg: &Aggregate) -> Vec<Chart> {
         },
         Chart {
             name: "exceptions",
-            title: "Exception kinds (no HTTP answer)".into(),
+            title: "Exception kinds (no HTTP answer, or content: a broken expectation)".into(),
             kind: Kind::Bars {
                 axis: "exception",
                 items: kinds,
@@ -212,7 +212,10 @@ mod tests {
     fn an_empty_chart_says_so() {
         let charts = report_charts(&Aggregate::default());
         let exceptions = svg(&charts[2]).unwrap();
-        assert!(has_text(&exceptions, "Exception kinds (no HTTP answer)"));
+        assert!(has_text(
+            &exceptions,
+            "Exception kinds (no HTTP answer, or content: a broken expectation)"
+        ));
         assert!(has_text(&exceptions, "none in this file"));
         assert!(has_text(&svg(&charts[3]).unwrap(), "none in this file"));
     }

@@ -1,23 +1,28 @@
 //! What the server answers one request: the plan's action for the name and path, carried out
-//! after its delay, with the manners of real sites (padded heads, a reset after the answer), or
-//! 429 from a host at its limit.
+//! after its delay, with the manners of real sites (padded heads, a reset after the answer) and
+//! the body of the name's page (`page`), or 429 from a host at its limit, or a sitemap.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use http_body_util::Empty;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, LOCATION, RETRY_AFTER};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
+use hyper::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER,
+    STRICT_TRANSPORT_SECURITY,
+};
 use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
 
+use super::page::{error_page, Page};
 use super::plan::{self, Action, Manner, HANG_MS};
-use super::profile::{HostLimit, RetryAfter};
+use super::profile::{HostLimit, Profile, RetryAfter};
 use super::shared::{InFlight, Shared};
+use super::sitemap;
 
 /// A fault the handler asks the connection task to carry out.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -67,10 +72,10 @@ impl Handler {
     }
 }
 
-type Answer = Result<Response<Empty<Bytes>>, Fault>;
+type Answer = Result<Response<SimBody>, Fault>;
 
 impl Service<Request<Incoming>> for Handler {
-    type Response = Response<Empty<Bytes>>;
+    type Response = Response<SimBody>;
     type Error = Fault;
     type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
@@ -96,8 +101,14 @@ impl Service<Request<Incoming>> for Handler {
             Some(Ok(guard)) => Some(guard),
             None => None,
         };
+        let scheme = if self.tls { "https" } else { "http" };
+        if let Some(doc) = sitemap::document(view.path, view.query, &format!("{scheme}://{authority}")) {
+            let body = Content::Bytes(doc.content_type, doc.bytes.into());
+            return Box::pin(std::future::ready(Ok(body.response(view.head, &self.shared))));
+        }
         let action = plan::decide(&view, &self.shared.opts);
         let manner = plan::manner(&view, &self.shared.opts);
+        let content = content(&view, &action, self.tls, &self.shared.opts);
         if manner.reset_after {
             self.reset_after.store(true, Ordering::Relaxed);
         }
@@ -108,8 +119,9 @@ impl Service<Request<Incoming>> for Handler {
             } => HeaderValue::try_from(location.render(view.path)).ok(),
             _ => None,
         };
+        let (head, shared) = (view.head, self.shared.clone());
         Box::pin(async move {
-            let answer = carry_out(action, location, manner).await;
+            let answer = carry_out(action, location, manner, content, head, &shared).await;
             drop(in_flight);
             answer
         })
@@ -117,8 +129,8 @@ impl Service<Request<Incoming>> for Handler {
 }
 
 /// The answer of a host at its limit.
-fn too_many(limit: HostLimit) -> Response<Empty<Bytes>> {
-    let mut response = Response::new(Empty::new());
+fn too_many(limit: HostLimit) -> Response<SimBody> {
+    let mut response = Response::new(SimBody::empty());
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let value = match limit.retry_after {
         RetryAfter::None => None,
@@ -133,7 +145,14 @@ fn too_many(limit: HostLimit) -> Response<Empty<Bytes>> {
     response
 }
 
-async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner) -> Answer {
+async fn carry_out(
+    action: Action,
+    location: Option<HeaderValue>,
+    manner: Manner,
+    content: Content,
+    head: bool,
+    shared: &Arc<Shared>,
+) -> Answer {
     let wait = |ms: u64| async move {
         if ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -142,13 +161,12 @@ async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner
     match action {
         Action::Respond { status, delay_ms, .. } => {
             wait(delay_ms).await;
-            let mut response = Response::new(Empty::new());
+            // The length is said even to HEAD, as real servers do: some clients (aiohttp) do
+            // not reuse a connection whose answer to HEAD has no length.
+            let mut response = content.response(head, shared);
             *response.status_mut() =
                 StatusCode::from_u16(status).expect("plans only hold codes in 200..=999");
             let headers = response.headers_mut();
-            // Said even to HEAD, as real servers do: some clients (aiohttp) do not reuse a
-            // connection whose answer to HEAD has no length.
-            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
             if let Some(location) = location {
                 headers.insert(LOCATION, location);
             }
@@ -170,6 +188,140 @@ async fn carry_out(action: Action, location: Option<HeaderValue>, manner: Manner
         Action::Garbage { delay_ms } => {
             wait(delay_ms).await;
             Err(Fault::Garbage)
+        }
+    }
+}
+
+/// What the body of an answer holds.
+pub(super) enum Content {
+    /// Nothing (redirects, most test routes): `Content-Length: 0`.
+    Empty,
+    /// A page of the name, or an error page, as HTML; `hsts` adds `Strict-Transport-Security`.
+    Html { text: String, hsts: bool },
+    /// A document with its content type (a sitemap).
+    Bytes(&'static str, Bytes),
+    /// `/_/bytes/N`: N bytes, made as they are sent, so a huge body costs no memory.
+    Filler(u64),
+}
+
+/// The body of the answer `action` gives to `req`: the name's page for a 200 (a maintenance or
+/// parked one for some names), a short error page for an error status.
+fn content(req: &plan::Request<'_>, action: &Action, tls: bool, opts: &super::SimOptions) -> Content {
+    let Action::Respond {
+        status,
+        location: None,
+        ..
+    } = *action
+    else {
+        return Content::Empty;
+    };
+    if let Some(n) = req.path.strip_prefix("/_/bytes/") {
+        return n.parse().map_or(Content::Empty, Content::Filler);
+    }
+    let name = plan::name_of(req.host, req.path);
+    let text = match (status, Page::at(req.host, req.path, opts)) {
+        (200, Some(page)) => page.render(name, req.path),
+        (400.., _) => error_page(status),
+        _ => return Content::Empty,
+    };
+    let hsts = tls
+        && status == 200
+        && opts.profile != Profile::AllOk
+        && Page::hsts(name, opts)
+        && !req.path.starts_with("/_/");
+    Content::Html { text, hsts }
+}
+
+impl Content {
+    /// A 200 with this content (to HEAD: its length, and no body).
+    fn response(self, head: bool, shared: &Arc<Shared>) -> Response<SimBody> {
+        let (content_type, length, body, hsts) = match self {
+            Content::Empty => (None, 0, SimBody::empty(), false),
+            Content::Html { text, hsts } => (
+                Some("text/html; charset=utf-8"),
+                text.len() as u64,
+                SimBody::Bytes(Some(text.into())),
+                hsts,
+            ),
+            Content::Bytes(content_type, bytes) => (
+                Some(content_type),
+                bytes.len() as u64,
+                SimBody::Bytes(Some(bytes)),
+                false,
+            ),
+            Content::Filler(n) => (
+                Some("application/octet-stream"),
+                n,
+                SimBody::Filler {
+                    left: n,
+                    shared: shared.clone(),
+                },
+                false,
+            ),
+        };
+        let mut response = Response::new(if head { SimBody::empty() } else { body });
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        if let Some(content_type) = content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if hsts {
+            headers.insert(
+                STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            );
+        }
+        response
+    }
+}
+
+/// The body of an answer: bytes at hand, or filler made piece by piece as hyper asks for it
+/// (hyper asks only as the socket takes them), counted in the server's `body_bytes`.
+pub(super) enum SimBody {
+    Bytes(Option<Bytes>),
+    Filler { left: u64, shared: Arc<Shared> },
+}
+
+/// One piece of filler.
+static FILLER: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+impl SimBody {
+    fn empty() -> Self {
+        SimBody::Bytes(None)
+    }
+}
+
+impl hyper::body::Body for SimBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let piece = match &mut *self {
+            SimBody::Bytes(bytes) => bytes.take().filter(|b| !b.is_empty()),
+            SimBody::Filler { left, shared } => {
+                let n = (*left).min(FILLER.len() as u64) as usize;
+                *left -= n as u64;
+                shared.counters.body_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                (n > 0).then(|| Bytes::from_static(&FILLER[..n]))
+            }
+        };
+        Poll::Ready(piece.map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            SimBody::Bytes(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+            SimBody::Filler { left, .. } => *left == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            SimBody::Bytes(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            SimBody::Filler { left, .. } => SizeHint::with_exact(*left),
         }
     }
 }

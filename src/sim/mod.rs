@@ -51,6 +51,16 @@
 //! - `/_/head405`, `/_/head501`: 405 (501) to HEAD, 200 to GET
 //! - `/_/big-head/BYTES`: 200 with about BYTES (at most 64 KiB) of extra headers
 //! - `/_/reset-after`: 200, then a reset (RST) of the connection
+//! - `/_/page/normal`, `/_/page/maintenance`, `/_/page/parked`: 200 with that page
+//! - `/_/bytes/N`: 200 with a body of N bytes (made as it is sent: 10 GB costs no memory)
+//!
+//! # Pages and sitemaps
+//! A GET of a 200 reads the name's page (HTML, `Welcome to NAME`); about 4% of names (not in
+//! `all-ok`) answer 200 with a maintenance page (`Under maintenance`) and 4% with a parked
+//! domain's (`This domain is parked`), which only content expectations tell apart. Error
+//! statuses have a short error page; answers over TLS of four names in five carry
+//! `Strict-Transport-Security`. Every host serves `/sitemap.xml` (`?pages=N&from=F`, its
+//! `/page/F` ...), `/sitemap.xml.gz`, and `/sitemap_index.xml` (`?sitemaps=K&pages=N`).
 //!
 //! Over HTTPS the certificate is chosen from the SNI name before the path is read, so a name of
 //! category `tls_mismatch` or `cert_expired` fails the handshake whatever its path: tests use
@@ -67,14 +77,17 @@
 //! says exactly what a check of a URL yields ([`Truth`]).
 
 mod handler;
+mod page;
 mod plan;
 mod profile;
 mod server;
 mod shared;
 mod site;
+mod sitemap;
 mod tls;
 mod truth;
 
+pub use page::Page;
 pub use profile::{Category, HostLimit, Profile, RetryAfter, SimOptions};
 pub use server::SimServer;
 pub use shared::{HostStats, SimStats};

@@ -212,6 +212,8 @@ fn route_action(route: &str, req: &Request<'_>) -> Action {
         ("big-head", bytes) if bytes.parse::<usize>().is_ok() => respond(200),
         ("reset-after", "") => respond(200),
         ("head501", "") => respond(if req.head { 501 } else { 200 }),
+        ("bytes", n) if n.parse::<u64>().is_ok() => respond(200),
+        ("page", "normal" | "maintenance" | "parked") => respond(200),
         _ => respond(404),
     }
 }

@@ -105,6 +105,7 @@ impl SimServer {
             connections_max: c.max.load(Ordering::Relaxed),
             connections_total: c.total.load(Ordering::Relaxed),
             requests_total: c.requests.load(Ordering::Relaxed),
+            body_bytes: c.body_bytes.load(Ordering::Relaxed),
         }
     }
 

@@ -19,6 +19,9 @@ pub struct SimStats {
     pub connections_max: u64,
     pub connections_total: u64,
     pub requests_total: u64,
+    /// Bytes of `/_/bytes/N` bodies handed to the connections (at most a piece ahead of the
+    /// socket): how much of a huge body a client made the server send.
+    pub body_bytes: u64,
 }
 
 /// What one host (a `Host` name, without port) has seen.
@@ -43,6 +46,7 @@ pub(super) struct Counters {
     pub(super) max: AtomicU64,
     pub(super) total: AtomicU64,
     pub(super) requests: AtomicU64,
+    pub(super) body_bytes: AtomicU64,
 }
 
 /// Counts one open connection for as long as it lives.

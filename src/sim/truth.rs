@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use url::Url;
 
+use super::page::Page;
 use super::plan::{self, Action, Request, HANG_MS};
 use super::profile::{Category, SimOptions};
 use super::site::{Site, ISSUERS};
@@ -40,6 +41,8 @@ pub struct Truth {
     /// error, which names no issuer; a mismatched one is not read at all.
     pub cert_days_left: Option<i64>,
     pub cert_issuer: Option<&'static str>,
+    /// The page a GET of a 200 reads (what content expectations see); none for other answers.
+    pub page: Option<Page>,
 }
 
 /// What a check of `url` (with `timeout` per request, as the checker's `--timeout`) yields.
@@ -65,6 +68,7 @@ pub fn truth(url: &Url, opts: &SimOptions, timeout: Duration) -> Truth {
         category: plan::category_of(&first, opts),
         cert_days_left: None,
         cert_issuer: None,
+        page: None,
     };
     // The certificate is chosen from the SNI name before any path is seen, so a mismatched or
     // expired name fails whatever the path. IP literals send no SNI and always get a valid
@@ -94,6 +98,7 @@ pub fn truth(url: &Url, opts: &SimOptions, timeout: Duration) -> Truth {
     }
     row.redirects = phase.redirects;
     row.latency_ms = phase.elapsed_ms;
+    row.page = phase.page;
     match phase.result {
         Ok(status) => {
             row.status_code = Some(status);
@@ -109,6 +114,7 @@ struct Phase {
     result: Result<u16, ErrorKind>,
     redirects: u32,
     elapsed_ms: u64,
+    page: Option<Page>,
 }
 
 /// Where one request leaves the client.
@@ -146,11 +152,15 @@ fn follow(start: &Url, head: bool, opts: &SimOptions, limit_ms: u64) -> Phase {
                 result: Err(ErrorKind::Timeout),
                 redirects,
                 elapsed_ms: limit_ms,
+                page: None,
             };
         }
         let location = match step {
             Step::Done(result) => {
                 return Phase {
+                    page: (result == Ok(200))
+                        .then(|| Page::at(req.host, req.path, opts))
+                        .flatten(),
                     result,
                     redirects,
                     elapsed_ms,
@@ -161,6 +171,7 @@ fn follow(start: &Url, head: bool, opts: &SimOptions, limit_ms: u64) -> Phase {
                     result: Err(ErrorKind::TooManyRedirects),
                     redirects,
                     elapsed_ms,
+                    page: None,
                 };
             }
             Step::Redirect(location) => location,

@@ -111,11 +111,24 @@ pub const PROXY_VARS: [&str; 8] = [
     "no_proxy",
 ];
 
-/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy.
+/// The job engines' variables that `--shard auto` reads: a test sets the ones it means.
+pub const ENGINE_VARS: [&str; 8] = [
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_STEP",
+    "JOB_COMPLETION_INDEX",
+    "HEALTHCHECK_SHARD_COUNT",
+];
+
+/// The binary under test, quiet unless a test wants stderr, never looking at the user's proxy
+/// or at a job engine the tests happen to run under.
 pub fn healthcheck() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("healthcheck").unwrap();
     cmd.env_remove("RUST_LOG").timeout(Duration::from_secs(120));
-    for var in PROXY_VARS {
+    for var in PROXY_VARS.iter().chain(&ENGINE_VARS) {
         cmd.env_remove(var);
     }
     cmd
@@ -215,22 +228,8 @@ pub fn capture_one_request() -> (String, thread::JoinHandle<String>) {
     (url, handle)
 }
 
-/// A TLS server's configuration with a self-signed certificate for `name`, and that certificate
-/// as PEM, for `--ca-cert`.
-pub fn self_signed(name: &str) -> (rustls::ServerConfig, String) {
-    let cert = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .unwrap();
-    (config, cert.cert.pem())
-}
-
 /// What a `Raw` server does after writing its answer to one request.
+#[derive(Debug, Clone, Copy)]
 pub enum Then {
     /// Wait for the next request on the connection (unless the client asked to close).
     KeepOpen,
@@ -238,20 +237,24 @@ pub enum Then {
     Close,
     /// Reset the connection (RST), as servers that close with SO_LINGER 0 and load balancers do.
     Reset,
+    /// The same a moment after the answer, as the RST arrives over a real network: by then the
+    /// client may have sent its next request on the connection.
+    ResetAfter(Duration),
+    /// Keep the connection, then reset it when the next request arrives, unanswered: a server
+    /// that closed an idle connection just as the client sent its next request on it.
+    ResetOnNextRequest,
 }
 
 /// A loopback HTTP/1.1 server that answers with raw bytes, so a test can send what real servers
 /// send and a well-behaved one would not: huge heads, a reset right after the answer, bodies on
 /// HEAD, raw UTF-8 in headers. It records every request head and counts connections, and stops
-/// when dropped (or after 60 s). `start_tls` serves HTTPS, with a handshake as slow as asked.
+/// when dropped (or after 60 s).
 pub struct Raw {
     addr: SocketAddr,
     accepts: Arc<std::sync::atomic::AtomicUsize>,
     heads: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
-    /// With TLS: the certificate to trust (`--ca-cert`), in a directory that lives as long.
-    ca: Option<(tempfile::TempDir, PathBuf)>,
 }
 
 type Respond = dyn Fn(&str) -> (Vec<u8>, Then) + Send + Sync;
@@ -266,25 +269,31 @@ impl Raw {
         Raw::serve(listen, None, respond)
     }
 
-    /// HTTPS on 127.0.0.1 with a certificate for `name` (see `ca_file`), whose handshakes wait
-    /// `stall` before the server reads the ClientHello, as a far or busy server's do.
+    /// Over TLS on 127.0.0.1: `chain` (the leaf first) and its key, whatever name is asked for.
     pub fn start_tls(
-        name: &str,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+        respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
+    ) -> Raw {
+        Raw::start_tls_stalled(chain, key, Duration::ZERO, respond)
+    }
+
+    /// The same, with every handshake waiting `stall` before the server reads the ClientHello,
+    /// as a far or busy server's does.
+    pub fn start_tls_stalled(
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
         stall: Duration,
         respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
     ) -> Raw {
-        let (config, pem) = self_signed(name);
-        let mut raw = Raw::serve("127.0.0.1:0", Some((Arc::new(config), stall)), respond);
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, pem).unwrap();
-        raw.ca = Some((dir, ca));
-        raw
-    }
-
-    /// The certificate of a `start_tls` server, for `--ca-cert`.
-    pub fn ca_file(&self) -> &std::path::Path {
-        &self.ca.as_ref().expect("a TLS server").1
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+        Raw::serve("127.0.0.1:0", Some((Arc::new(config), stall)), respond)
     }
 
     fn serve(
@@ -293,7 +302,11 @@ impl Raw {
         respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
     ) -> Raw {
         let listener = std::net::TcpListener::bind(listen).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        // Accepts at once (a server that polled would space out the client's connections and
+        // hide races), and looks at the stop flag at least every 20 ms.
+        socket2::SockRef::from(&listener)
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let accepts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -303,13 +316,11 @@ impl Raw {
         let thread = thread::spawn(move || {
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while !flag.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        a.fetch_add(1, Ordering::SeqCst);
-                        let (respond, heads, tls) = (respond.clone(), h.clone(), tls.clone());
-                        thread::spawn(move || serve_raw(stream, tls, &*respond, &heads));
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                // An error is the 20 ms timeout passing with no connection.
+                if let Ok((stream, _)) = listener.accept() {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    let (respond, heads, tls) = (respond.clone(), h.clone(), tls.clone());
+                    thread::spawn(move || serve_raw(stream, tls, &*respond, &heads));
                 }
             }
         });
@@ -319,7 +330,6 @@ impl Raw {
             heads,
             stop,
             thread: Some(thread),
-            ca: None,
         }
     }
 
@@ -351,19 +361,22 @@ fn serve_raw(
 ) {
     stream.set_nonblocking(false).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let tcp = stream.try_clone().unwrap();
+    let Ok(io) = stream.try_clone() else { return };
     match tls {
-        None => serve_stream(stream, &tcp, respond, heads),
+        None => serve_io(io, &stream, respond, heads),
         Some((config, stall)) => {
             thread::sleep(stall);
-            let conn = rustls::ServerConnection::new(config).unwrap();
-            serve_stream(rustls::StreamOwned::new(conn, stream), &tcp, respond, heads);
+            let Ok(server) = rustls::ServerConnection::new(config) else {
+                return;
+            };
+            // The handshake happens on the first read; a client that refuses it ends the read.
+            serve_io(rustls::StreamOwned::new(server, io), &stream, respond, heads);
         }
     }
 }
 
-/// Answer the requests of one connection, plain or TLS (`tcp` is its socket, for a reset).
-fn serve_stream(
+/// Requests in, `respond`'s answers out, over `io` (TCP or TLS on `tcp`).
+fn serve_io(
     mut stream: impl std::io::Read + std::io::Write,
     tcp: &std::net::TcpStream,
     respond: &Respond,
@@ -371,6 +384,7 @@ fn serve_stream(
 ) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
+    let mut dead = false;
     loop {
         let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
             match stream.read(&mut chunk) {
@@ -382,14 +396,23 @@ fn serve_stream(
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end + 4);
         heads.lock().unwrap().push(head.clone());
+        if dead {
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+            return;
+        }
         let (answer, then) = respond(&head);
         if stream.write_all(&answer).and_then(|()| stream.flush()).is_err() {
             return;
         }
+        let close = head.contains("connection: close");
         match then {
-            Then::KeepOpen if !head.contains("connection: close") => continue,
-            Then::KeepOpen | Then::Close => return,
-            Then::Reset => {
+            Then::KeepOpen if !close => continue,
+            Then::ResetOnNextRequest if !close => dead = true,
+            Then::KeepOpen | Then::Close | Then::ResetOnNextRequest => return,
+            Then::Reset | Then::ResetAfter(_) => {
+                if let Then::ResetAfter(pause) = then {
+                    thread::sleep(pause);
+                }
                 let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
                 return;
             }
@@ -416,22 +439,22 @@ pub fn answer(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// A loopback DNS server that answers A and AAAA questions from a table and NXDOMAIN for names
-/// it does not know, at once or after a delay, until dropped.
+/// A loopback DNS server that answers A and AAAA questions from a table (`*` stands for every
+/// name) and NXDOMAIN for names it does not know, until dropped.
 pub struct FakeDns {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl FakeDns {
     pub fn start(table: &[(&str, std::net::IpAddr)]) -> FakeDns {
-        FakeDns::delayed(table, Duration::ZERO)
+        FakeDns::slow(table, Duration::ZERO)
     }
 
-    /// Each answer `delay` after its question (questions asked together are answered together),
-    /// as a far or busy resolver's are.
-    pub fn delayed(table: &[(&str, std::net::IpAddr)], delay: Duration) -> FakeDns {
+    /// Every answer `delay` after its question, as a recursive resolver's for names it has not
+    /// cached; questions are answered concurrently.
+    pub fn slow(table: &[(&str, std::net::IpAddr)], delay: Duration) -> FakeDns {
         let table: Vec<(String, std::net::IpAddr)> = table
             .iter()
             .map(|(n, ip)| (n.to_ascii_lowercase(), *ip))
@@ -440,30 +463,31 @@ impl FakeDns {
         socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let addr = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
+        // The delay is the same for every answer: a queue in arrival order is in order of due time.
+        let (due, replies) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>, SocketAddr)>();
+        let sender = socket.try_clone().unwrap();
+        let answering = thread::spawn(move || {
+            while let Ok((at, reply, peer)) = replies.recv() {
+                thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+                let _ = sender.send_to(&reply, peer);
+            }
+        });
         let flag = stop.clone();
-        let thread = thread::spawn(move || {
+        let listening = thread::spawn(move || {
             let mut buf = [0u8; 512];
             while !flag.load(Ordering::Relaxed) {
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let Some(reply) = dns_reply(&buf[..n], &table) else {
-                    continue;
-                };
-                if delay.is_zero() {
-                    let _ = socket.send_to(&reply, peer);
-                } else if let Ok(socket) = socket.try_clone() {
-                    thread::spawn(move || {
-                        thread::sleep(delay);
-                        let _ = socket.send_to(&reply, peer);
-                    });
+                if let Some(reply) = dns_reply(&buf[..n], &table) {
+                    let _ = due.send((std::time::Instant::now() + delay, reply, peer));
                 }
             }
         });
         FakeDns {
             addr,
             stop,
-            thread: Some(thread),
+            threads: vec![listening, answering],
         }
     }
 
@@ -474,8 +498,9 @@ impl FakeDns {
 
 impl Drop for FakeDns {
     fn drop(&mut self) {
+        // The listener stops, which ends the answering thread's queue.
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -493,11 +518,11 @@ fn dns_reply(query: &[u8], table: &[(String, std::net::IpAddr)]) -> Option<Vec<u
     let question_end = at + 5;
     let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
     let name = labels.join(".");
-    let known = table.iter().any(|(n, _)| *n == name);
+    let known = table.iter().any(|(n, _)| *n == name || n == "*");
     let records: Vec<&std::net::IpAddr> = table
         .iter()
         .filter(|(n, ip)| {
-            *n == name
+            (*n == name || n == "*")
                 && matches!(
                     (qtype, ip),
                     (1, std::net::IpAddr::V4(_)) | (28, std::net::IpAddr::V6(_))
