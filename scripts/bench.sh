@@ -4,8 +4,8 @@
 #   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
 #                                       details-tls (the same over HTTPS), timings (1 with and without
 #                                       --timings), timings-tls (the same over HTTPS), throughput (2),
-#                                       scale (3), fds, sites (4: many pages per site); default: seed
-#                                       throughput scale fds sites
+#                                       scale (3), fds, sites (4: many pages per site), diff (two runs
+#                                       of 1,000,000 rows); default: seed throughput scale fds sites
 #
 # Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
 # both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
@@ -121,6 +121,48 @@ lychee_names() {
     fi
 }
 
+# Workload diff: `healthcheck diff` on two runs of DIFF_ROWS rows (scripts/diff_rows.py), beside a
+# hand-written sqlite3 join of the same CSV files (the way users compared runs before, with an index
+# on url each) when sqlite3 is installed, whose rows must be ours (column `agree`). REPEAT (default
+# 5) alternated rounds; results in diff-<date>-<commit>.csv.
+diff_rows=${DIFF_ROWS:-1000000}
+diff_results=benches/results/diff-$(date +%Y-%m-%d)-$(git rev-parse --short HEAD).csv
+
+# run_diff TOOL NIGHT FORMAT: one measured diff of $work/old.FORMAT and $work/NIGHT.FORMAT.
+run_diff() {
+    local tool=$1 night=$2 format=$3 old="$work/old.$3" new="$work/$2.$3" out="$work/diff-out.csv" cmd
+    case $tool in
+    healthcheck) cmd=("$bin" diff -q "$old" "$new" -o "$out") ;;
+    sqlite3) cmd=(sqlite3 :memory: -cmd ".mode csv" -cmd ".import $old o" -cmd ".import $new n"
+        -cmd "CREATE INDEX o_url ON o(url)" -cmd "CREATE INDEX n_url ON n(url)" -cmd ".output $out" "$diff_sql") ;;
+    esac
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}"
+    local wall user sys rss_kb changes agree=-
+    read -r wall user sys rss_kb < "$work/time"
+    if [ "$tool" = healthcheck ]; then
+        tail -n +2 "$out" | sort > "$work/ours-$night-$format.csv"
+        changes=$(wc -l < "$work/ours-$night-$format.csv")
+    else
+        changes=$(wc -l < "$out")
+        sort "$out" | cmp -s - "$work/ours-$night-$format.csv" && agree=yes || agree=no
+    fi
+    echo "$tool,$night,$format,$diff_rows,$wall,$(echo "$user + $sys" | bc),$(echo "scale=1; $rss_kb / 1024" | bc),$changes,$agree" \
+        | tee -a "$diff_results"
+}
+
+# The same join and the same rules as `diff` (without certificates), in SQL.
+diff_sql="SELECT url, change, os, ns, oe, ne, of, nf FROM (
+  SELECT coalesce(o.url, n.url) AS url, nullif(o.status_code, '') AS os, nullif(n.status_code, '') AS ns,
+    nullif(o.exception, '') AS oe, nullif(n.exception, '') AS ne, nullif(o.final_url, '') AS of,
+    nullif(n.final_url, '') AS nf,
+    CASE WHEN n.url IS NULL THEN 'removed' WHEN o.url IS NULL THEN 'added'
+      WHEN o.success = 'true' AND n.success <> 'true' THEN 'broke'
+      WHEN o.success <> 'true' AND n.success = 'true' THEN 'recovered'
+      WHEN o.status_code <> n.status_code OR o.exception <> n.exception THEN 'status'
+      WHEN o.final_url <> n.final_url THEN 'moved' END AS change
+  FROM o FULL OUTER JOIN n ON o.url = n.url)
+WHERE change IS NOT NULL ORDER BY change, url;"
+
 # targets N LENGTH: N URLs (labels of LENGTH letters, or tN when LENGTH is 0), one address each.
 targets() {
     python3 - "$1" "$2" "$port" <<'PY'
@@ -227,6 +269,21 @@ PY
             [ -z "$lychee_ready" ] || { run_sites lychee-no-interval "$order"; run_sites lychee "$order"; }
         done
         run_sites healthcheck-defaults sorted ;;
+    diff) # two runs of DIFF_ROWS rows: a typical night (CSV, and JSON lines with --details), an
+        # outage (every URL broke) and unrelated runs (every URL added and removed)
+        [ -f "$diff_results" ] || echo "tool,night,format,rows,wall_s,cpu_s,peak_rss_mib,changes,agree" > "$diff_results"
+        python3 scripts/diff_rows.py "$diff_rows" "$work/old.csv" "$work/typical.csv"
+        python3 scripts/diff_rows.py "$diff_rows" "$work/old.jsonl" "$work/typical.jsonl" --details --jsonl
+        python3 scripts/diff_rows.py "$diff_rows" "$work/old.csv" "$work/outage.csv" --night outage
+        python3 scripts/diff_rows.py "$diff_rows" "$work/old.csv" "$work/disjoint.csv" --night disjoint
+        command -v sqlite3 >/dev/null || echo "sqlite3 not installed: no reference run" >&2
+        for _ in $(seq "${REPEAT:-5}"); do
+            for night in typical outage disjoint; do
+                run_diff healthcheck "$night" csv
+                command -v sqlite3 >/dev/null && run_diff sqlite3 "$night" csv
+            done
+            run_diff healthcheck typical jsonl
+        done ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
     esac
 done

@@ -18,11 +18,13 @@ use crate::check::targets::Scheme;
 use crate::net::resolve::ResolveRule;
 use crate::record::SuccessCodes;
 
+mod diff;
 mod lessons;
 mod parse;
 mod report;
 mod sim;
 
+pub use diff::DiffArgs;
 pub use lessons::{CounterArgs, HelloArgs};
 use parse::{count, parse_dns_server, parse_header, parse_proxy, parse_secs, parse_size, parse_wait};
 pub use report::{ReportArgs, ReportFormat, SweepArgs};
@@ -88,6 +90,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the same check at several concurrency levels and compare wall time and throughput.
     Sweep(SweepArgs),
+    /// Compare two runs' files: one row per URL whose outcome changed (broke, recovered, ...).
+    Diff(DiffArgs),
 }
 
 /// The options of a check (the default command; `demo` reuses some of them).

@@ -158,7 +158,7 @@ fn check_distinct(args: &CheckArgs, output: Option<&Path>) -> Result<()> {
 
 /// Whether two paths name the same regular file (device and inode), or, for files that do not
 /// exist yet, the same path. Devices such as `/dev/null` may be read and written at once.
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (fs::metadata(a), fs::metadata(b)) {
         (Ok(x), Ok(y)) => x.is_file() && y.is_file() && identical(a, &x, b, &y),
         (Err(_), Err(_)) => std::path::absolute(a).ok() == std::path::absolute(b).ok(),

@@ -10,6 +10,8 @@ pub enum Exit {
     /// `--fail-on-cert-expiring DAYS` was given and a certificate has fewer than DAYS days
     /// left. The same code as `Unhealthy`: both say "look at the rows".
     CertExpiring,
+    /// `diff --fail-on KINDS` was given and a change of one of those kinds was found.
+    Changed,
     /// Bad flags or unreadable input; nothing (or only the header) was checked.
     Usage,
     /// The output could not be written (disk full, permission, ...).
@@ -25,7 +27,7 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Ok => 0,
-            Exit::Unhealthy | Exit::CertExpiring => 1,
+            Exit::Unhealthy | Exit::CertExpiring | Exit::Changed => 1,
             Exit::Usage => 2,
             Exit::Output => 3,
             Exit::Internal => 4,
@@ -50,12 +52,13 @@ mod tests {
             Exit::Ok,
             Exit::Unhealthy,
             Exit::CertExpiring,
+            Exit::Changed,
             Exit::Usage,
             Exit::Output,
             Exit::Internal,
             Exit::Interrupted,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 1, 2, 3, 4, 130]);
+        assert_eq!(codes, [0, 1, 1, 1, 2, 3, 4, 130]);
     }
 }

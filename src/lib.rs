@@ -38,5 +38,6 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Demo(args)) => commands::demo::run(args, cli.quiet),
         Some(Command::Report(args)) => commands::report::run(args),
         Some(Command::Sweep(args)) => commands::sweep::run(args, cli.quiet),
+        Some(Command::Diff(args)) => commands::diff::run(args, cli.quiet),
     }
 }

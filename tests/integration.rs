@@ -24,6 +24,8 @@ mod edges;
 mod details;
 // Many URLs per host: limits, scheduling, 429s, reuse, `--shard-by host` (issue 12).
 mod hosts;
+// `diff` and `report --since`: what changed between two runs (issue 20).
+mod diff;
 // Where curl is right: empty and repeated Location, long heads, pinned certificates, TLS errors
 // in words, resets of reused connections, loops under load (issue 18).
 mod curl_parity;

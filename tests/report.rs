@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{healthcheck, ok_stdout, write_lines, Sim};
+use crate::support::{as_json_lines, healthcheck, ok_stdout, write_lines, Sim};
 
 /// Ten rows whose aggregates are worked out by hand in the tests below.
 const ROWS: &str = "\
@@ -25,29 +25,6 @@ fn rows_file(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::Path
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// The same rows as JSON lines, as `--format jsonl` writes them.
-fn as_json_lines(csv_text: &str) -> String {
-    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let headers = reader.headers().unwrap().clone();
-    let mut out = String::new();
-    for record in reader.records() {
-        let record = record.unwrap();
-        let mut object = serde_json::Map::new();
-        for (name, value) in headers.iter().zip(record.iter()) {
-            let value = match (name, value) {
-                (_, "") => serde_json::Value::Null,
-                ("status_code" | "redirects" | "elapsed_ms", n) => n.parse::<u64>().unwrap().into(),
-                ("success", b) => (b == "true").into(),
-                (_, s) => s.into(),
-            };
-            object.insert(name.to_string(), value);
-        }
-        out.push_str(&serde_json::Value::Object(object).to_string());
-        out.push('\n');
-    }
-    out
 }
 
 /// The lines of a section of the text report, each reduced to its words (the bars are

@@ -27,6 +27,11 @@ pub struct ReportArgs {
     /// Also write the charts as PNG files into DIR (created if missing).
     #[arg(long, value_name = "DIR")]
     pub png: Option<PathBuf>,
+
+    /// Add a "Changes" section: what changed since the run in OLD (as `healthcheck diff OLD
+    /// FILE` finds it), counts per kind and the first changes.
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
 }
 
 /// What `report` prints on stdout.

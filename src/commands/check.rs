@@ -70,7 +70,7 @@ fn expiring(limit: Option<u32>, soonest_days_left: Option<i64>) -> bool {
     matches!((limit, soonest_days_left), (Some(limit), Some(days)) if days < i64::from(limit))
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Output {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),

@@ -79,6 +79,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<Exit> {
             format: ReportFormat::Text,
             svg: args.svg.clone(),
             png: None,
+            since: None,
         })?;
     }
     Ok(exit)

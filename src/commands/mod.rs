@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod lessons;
 pub mod report;
 pub mod serve;

@@ -2,10 +2,13 @@
 //! Counting is pure (`aggregate` with `latency`, `certs` and `timings`, `sweep`), reading is streamed
 //! (`read`), and the two renderings, text for the terminal (`terminal`) and charts for files
 //! (`charts` as data, `draw` to SVG and PNG), are separate so each can be tested on its own.
+//! `diff` joins two runs on their URLs and `changes` puts what changed into words.
 
 pub mod aggregate;
 pub mod certs;
+pub mod changes;
 pub mod charts;
+pub mod diff;
 pub mod draw;
 pub mod latency;
 pub mod read;

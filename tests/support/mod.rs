@@ -162,6 +162,34 @@ pub fn rows(csv_text: &[u8]) -> Vec<OwnedRow> {
         .collect()
 }
 
+/// The rows of a CSV (header included) as JSON lines, as `--format jsonl` writes them: empty
+/// fields are null, numbers are numbers, `success` is a boolean.
+pub fn as_json_lines(csv_text: &str) -> String {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let mut out = String::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let object: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .zip(record.iter())
+            .map(|(name, value)| {
+                let value = match (name, value.parse::<i64>()) {
+                    (_, _) if value.is_empty() => serde_json::Value::Null,
+                    ("success", _) => (value == "true").into(),
+                    ("url" | "cert_issuer" | "error_detail" | "final_url", _) => value.into(),
+                    (_, Ok(n)) => n.into(),
+                    (_, Err(_)) => value.into(),
+                };
+                (name.to_string(), value)
+            })
+            .collect();
+        out.push_str(&serde_json::Value::Object(object).to_string());
+        out.push('\n');
+    }
+    out
+}
+
 /// Run a command that must exit 0 (stderr is shown when it does not) and return its stdout.
 pub fn ok_stdout(cmd: &mut assert_cmd::Command) -> Vec<u8> {
     let out = cmd.output().unwrap();
