@@ -85,6 +85,7 @@ fn rows(c: &mut Criterion) {
         elapsed: Duration::from_millis(153),
         note: None,
         details: None,
+        timings: None,
     };
     let failed = Record {
         url: "https://abd.com".into(),
@@ -99,6 +100,7 @@ fn rows(c: &mut Criterion) {
         elapsed: Duration::from_millis(88),
         note: None,
         details: None,
+        timings: None,
     };
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(1000));
@@ -109,7 +111,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                out.serialize(black_box(record.row(false))).unwrap();
+                out.serialize(black_box(record.row(false, false))).unwrap();
             }
             out.flush().unwrap();
         })
@@ -119,7 +121,7 @@ fn rows(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..1000 {
                 let record = if i % 3 == 0 { &failed } else { &answered };
-                serde_json::to_writer(&mut out, &black_box(record.row(false))).unwrap();
+                serde_json::to_writer(&mut out, &black_box(record.row(false, false))).unwrap();
                 out.push(b'\n');
             }
             out.clear();

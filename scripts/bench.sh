@@ -2,10 +2,11 @@
 # End-to-end benchmark of healthcheck against the simulated internet, on loopback only.
 #
 #   scripts/bench.sh [workload ...]     workloads: seed (1), details (1 with and without --details),
-#                                       details-tls (the same over HTTPS), throughput (2), scale (3),
-#                                       fds, sites (4: many pages per site, over HTTP/2 and HTTP/1.1),
-#                                       diff (two runs of 1,000,000 rows); default: seed throughput
-#                                       scale fds sites
+#                                       details-tls (the same over HTTPS), timings (1 with and without
+#                                       --timings), timings-tls (the same over HTTPS), throughput (2),
+#                                       scale (3), fds, sites (4: many pages per site, over HTTP/2 and
+#                                       HTTP/1.1), diff (two runs of 1,000,000 rows); default: seed
+#                                       throughput scale fds sites
 #
 # Environment: BASELINE=PATH runs that binary too, right after ours in every run (alternated, so
 # both see the same noise; its rows are labelled WORKLOAD@baseline); REPEAT=N repeats every run
@@ -203,6 +204,15 @@ run_one() {
     echo "$name,$n,$c,$wall,$cpu,$rss,$rate,$rows,$ideal,$eff" | tee -a "$results"
 }
 
+# alternate NAME TARGETS_FILE FLAG [CHECK_FLAG ...]: five rounds at C = 1,000 of the check
+# without FLAG (labelled NAME) and with it (NAME+FLAG), alternated so both see the same noise.
+alternate() {
+    for _ in 1 2 3 4 5; do
+        run "$1" "$2" 1000 "" "${@:4}"
+        run "$1+${3#--}" "$2" 1000 "" "${@:4}" "$3"
+    done
+}
+
 for w in "${workloads[@]}"; do
     case $w in
     seed) # (1) the 17,576 three-letter labels, seed-like answers and latencies
@@ -210,20 +220,15 @@ for w in "${workloads[@]}"; do
         targets 17576 3 > "$work/seed.txt"
         "$bin" serve --truth -i "$work/seed.txt" --timeout 5 > "$work/truth.csv"
         for c in ${LEVELS:-100 1000 5000}; do run seed "$work/seed.txt" "$c" "$work/truth.csv"; done ;;
-    details) # (1) at C = 1,000 with and without --details, alternating so both see the same noise
+    details|timings) # (1) at C = 1,000 with and without --details (--timings)
         serve seed 1
         targets 17576 3 > "$work/seed.txt"
-        for _ in 1 2 3 4 5; do
-            run seed "$work/seed.txt" 1000
-            run seed+details "$work/seed.txt" 1000 "" --details
-        done ;;
-    details-tls) # the same over HTTPS: every address its own certificate, read with --details
+        alternate seed "$work/seed.txt" "--$w" ;;
+    details-tls|timings-tls) # the same over HTTPS: every address its own certificate (read with
+        # --details; with --timings, every ClientHello timed)
         serve seed 1 --ca-out "$work/ca.pem"
         targets 17576 3 | sed 's/^http:/https:/' > "$work/seed-tls.txt"
-        for _ in 1 2 3 4 5; do
-            run seed-tls "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem"
-            run seed-tls+details "$work/seed-tls.txt" 1000 "" --ca-cert "$work/ca.pem" --details
-        done ;;
+        alternate seed-tls "$work/seed-tls.txt" "--${w%-tls}" --ca-cert "$work/ca.pem" ;;
     throughput) # (2) 50,000 instant 200s at concurrency 1,000, against oha on the same server,
         # alternating five times so that both see the same noise; compare the medians
         serve all-ok 0

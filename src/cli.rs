@@ -310,6 +310,13 @@ pub struct CheckArgs {
     #[arg(long)]
     pub details: bool,
 
+    /// Add columns: where each check's time went, in milliseconds, and the connections it opened.
+    ///
+    /// `dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections` after the others, each summed over
+    /// the check's redirects, retries and GET fallback.
+    #[arg(long)]
+    pub timings: bool,
+
     /// Exit with 1 when a certificate has fewer than DAYS days left (0: only expired ones).
     ///
     /// For CI and cron; implies --details.

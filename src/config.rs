@@ -94,6 +94,7 @@ impl CheckConfig {
                 // --host-interval first.
                 pool_idle: POOL_IDLE + Duration::from_millis(args.host_interval),
                 http2: !args.http1,
+                timings: args.timings,
             },
             probe: ProbeConfig {
                 method,
@@ -104,6 +105,7 @@ impl CheckConfig {
                 success: args.success,
                 details,
                 expect: (!expect.is_empty()).then(|| Arc::new(expect)),
+                timings: args.timings,
             },
             hosts: HostPolicy {
                 concurrency: args.host_concurrency,
@@ -118,6 +120,7 @@ impl CheckConfig {
             summary_json: args.summary_json,
             fail_on_unhealthy: args.fail_on_unhealthy,
             details,
+            timings: args.timings,
             fail_on_cert_expiring: args.fail_on_cert_expiring,
             quiet,
         })

@@ -7,12 +7,14 @@
 //!
 //! Imports point down only (`docs/architecture.md`, checked by `scripts/module_cycles.py`):
 //! `commands` -> `config` -> `cli` -> `report` -> `check` -> `sim`, `lessons` -> `hash` ->
-//! `net` -> `record` -> `error` -> `exit_code`, each group using only groups to its right.
+//! `net` -> `record` -> `distribution` -> `error` -> `exit_code`, each group using only groups to
+//! its right.
 
 pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod distribution;
 pub mod error;
 pub mod exit_code;
 pub mod hash;

@@ -120,6 +120,29 @@ fn many_urls_of_one_http2_host_share_one_connection_with_host_concurrency_stream
 }
 
 #[test]
+fn timings_count_the_one_http2_connection_a_hosts_urls_share() {
+    let server = TlsServer::start(&["a.test"], Behaviour::ok(Offer::Both, Duration::from_millis(20)));
+    let (rows, _) = check(
+        &server,
+        &pages(&server, 30),
+        &["--host-concurrency", "4", "--timings"],
+    );
+    assert_eq!(rows.len(), 30);
+    assert!(all_ok(&rows), "{rows:?}");
+    assert_eq!(count(&server.counts.connections), 1);
+    let timed: Vec<([u64; 4], u32)> = rows
+        .iter()
+        .map(|r| r.timings().expect("timing columns"))
+        .collect();
+    let opened: u32 = timed.iter().map(|&(_, n)| n).sum();
+    assert_eq!(opened, 1, "the streams of one connection: {timed:?}");
+    for (row, (phases, _)) in rows.iter().zip(&timed) {
+        assert!(Some(phases.iter().sum::<u64>()) <= row.elapsed_ms, "{row:?}");
+        assert!(phases[3] >= 15, "the server's 20 ms are first-byte time: {row:?}");
+    }
+}
+
+#[test]
 fn a_server_limit_of_two_streams_is_honoured_and_costs_no_url() {
     let server = TlsServer::start(
         &["a.test"],
@@ -150,12 +173,13 @@ fn goaway_mid_run_sends_the_unanswered_requests_again_on_a_new_connection() {
     assert!(stderr.contains("Failed: 0"), "{stderr}");
     let counts = &server.counts;
     // The requests cut off went again on a new connection. Those still queued in hyper when
-    // the connection closed are sent again by hyper-util itself, each racing to connect; one
-    // connection is kept.
-    assert!(
-        (2..=5).contains(&count(&counts.connections)),
-        "{counts:?} {stderr}"
-    );
+    // the connection closed are sent again by hyper-util itself, and requests that start before
+    // any of the cut-off ones has failed still take the pool: each of those races to connect
+    // (hyper-util shares one connect among requests only when it knows beforehand that the
+    // origin speaks HTTP/2, which ALPN cannot tell it), and one connection is kept. Mostly 3
+    // connections, up to 9 seen on a loaded machine; never one per URL.
+    let connections = count(&counts.connections);
+    assert!((2..=10).contains(&connections), "{counts:?} {stderr}");
     assert!(count(&counts.requests) > 20, "{counts:?}");
     for i in 0..20 {
         let asked = counts.asked(&format!("/page/{i}"));

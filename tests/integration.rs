@@ -37,3 +37,5 @@ mod sitemap;
 mod engines;
 // HTTP/2 by ALPN, one connection per host, refused streams and GOAWAY (issue 22).
 mod http2;
+// `--timings`: where each check's time went, phase by phase, in the rows and the report (issue 19).
+mod timings;

@@ -290,10 +290,12 @@ fn sweep_is_faster_at_twenty_checks_in_flight_than_at_one() {
     assert!(!stdout.contains("http://"), "{stdout}");
 
     let mut reader = csv::Reader::from_path(out_dir.join("sweep.csv")).unwrap();
+    let mut ttfb = Vec::new();
     let levels: Vec<(u64, f64, u64)> = reader
         .deserialize::<std::collections::HashMap<String, String>>()
         .map(|r| {
             let r = r.unwrap();
+            ttfb.push(r["ttfb_ms"].parse::<f64>().unwrap());
             (
                 r["level"].parse().unwrap(),
                 r["wall_seconds"].parse().unwrap(),
@@ -301,6 +303,8 @@ fn sweep_is_faster_at_twenty_checks_in_flight_than_at_one() {
             )
         })
         .collect();
+    // Every run measures its phases: the 200 ms are the server's, before the head.
+    assert!(ttfb.iter().all(|ms| (200.0..=450.0).contains(ms)), "{ttfb:?}");
     assert_eq!(levels.len(), 2, "{levels:?}");
     let ((one, slow, ok_one), (twenty, fast, ok_twenty)) = (levels[0], levels[1]);
     assert_eq!((one, twenty, ok_one, ok_twenty), (1, 20, 40, 40));
@@ -314,10 +318,17 @@ fn sweep_is_faster_at_twenty_checks_in_flight_than_at_one() {
     for level in [1, 20] {
         let rows = std::fs::read_to_string(out_dir.join(format!("level-{level}.csv"))).unwrap();
         assert_eq!(rows.lines().count(), 41, "level {level}: header and 40 rows");
+        assert!(
+            rows.lines().next().unwrap().ends_with(",new_connections"),
+            "level {level}"
+        );
     }
     let svg = std::fs::read_to_string(out_dir.join("sweep.svg")).unwrap();
     assert!(has_text(&svg, "Wall time and throughput by concurrency") && has_text(&svg, "20"));
     assert_png(&out_dir.join("sweep.png"));
+    let phases = std::fs::read_to_string(out_dir.join("sweep-phases.svg")).unwrap();
+    assert!(has_text(&phases, "ttfb") && has_text(&phases, "concurrency (checks in flight)"));
+    assert_png(&out_dir.join("sweep-phases.png"));
 }
 
 #[test]

@@ -123,6 +123,8 @@ pub struct CheckConfig {
     pub fail_on_unhealthy: bool,
     /// Collect and write the `--details` columns.
     pub details: bool,
+    /// Measure and write the `--timings` columns.
+    pub timings: bool,
     /// Fail when a certificate has fewer days left than this.
     pub fail_on_cert_expiring: Option<u32>,
     pub quiet: bool,

@@ -129,7 +129,11 @@ async fn set_up(
                 path: path.clone(),
                 source,
             })?;
-            Some(resume::load(path, &bytes, cfg.format)?.fits_details(path, cfg.details)?)
+            Some(
+                resume::load(path, &bytes, cfg.format)?
+                    .fits_details(path, cfg.details)?
+                    .fits_timings(path, cfg.timings)?,
+            )
         }
         (Some(path), None) => {
             return Err(Error::usage(
@@ -174,6 +178,7 @@ async fn set_up(
         append,
         format: cfg.format,
         details: cfg.details,
+        timings: cfg.timings,
     };
     let counters = Arc::new(Counters::default());
     let (rows, sink) = Sink::start(sink_spec, counters.clone(), concurrency.max(READ_AHEAD))?;

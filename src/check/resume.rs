@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::check::sink::Format;
 use crate::check::summary::Tally;
 use crate::error::{Error, Result};
-use crate::record::{OwnedRow, COLUMNS, DETAIL_COLUMNS};
+use crate::record::{OwnedRow, COLUMNS, DETAIL_COLUMNS, TIMING_COLUMNS};
 
 /// The URLs with a row in the file, whether the file already has content (then the new rows
 /// are appended without a header), and what must change in it first.
@@ -25,6 +25,8 @@ pub struct Done {
     /// Whether the CSV header has the `--details` columns; `None` for JSON lines, whose rows
     /// name their fields, so rows with and without details mix safely.
     pub has_details: Option<bool>,
+    /// Whether the CSV header has the `--timings` columns; `None` for JSON lines.
+    pub has_timings: Option<bool>,
     /// The rows that stay, counted as the writer counts its own: the summary covers the file.
     pub tally: Tally,
     /// Rows that go (about the run: `local`, `cancelled`), and whether a torn last row goes too.
@@ -36,16 +38,45 @@ impl Done {
     /// A CSV must go on with the columns it has: rows of 14 fields under a header of 9 (or
     /// the reverse) would make the file unreadable.
     pub fn fits_details(self, path: &Path, details: bool) -> Result<Self> {
-        let Some(has_details) = self.has_details.filter(|&has| has != details && self.has_content) else {
+        let has = self.has_details;
+        self.fits("--details", has, details, path)
+    }
+
+    /// As `fits_details`, for the `--timings` columns.
+    pub fn fits_timings(self, path: &Path, timings: bool) -> Result<Self> {
+        let has = self.has_timings;
+        self.fits("--timings", has, timings, path)
+    }
+
+    fn fits(self, flag: &'static str, has: Option<bool>, wants: bool, path: &Path) -> Result<Self> {
+        let Some(has) = has.filter(|&has| has != wants && self.has_content) else {
             return Ok(self);
         };
-        let what = if has_details {
-            "has the --details columns: give --details again"
+        let what = if has {
+            format!("has the {flag} columns: give {flag} again")
         } else {
-            "has no --details columns: run without --details, or resume into a new file"
+            format!("has no {flag} columns: run without {flag}, or resume into a new file")
         };
-        Err(Error::usage("--details", format!("{} {what}", path.display())))
+        Err(Error::usage(flag, format!("{} {what}", path.display())))
     }
+}
+
+/// The CSV headers this tool writes: the columns, then the optional ones in order, with
+/// whether each set of optional columns is there (`--details`, `--timings`).
+fn known_headers() -> impl Iterator<Item = (Vec<&'static str>, bool, bool)> {
+    [(false, false), (true, false), (false, true), (true, true)]
+        .into_iter()
+        .map(|(details, timings)| {
+            let details_columns: &[&str] = if details { &DETAIL_COLUMNS } else { &[] };
+            let timing_columns: &[&str] = if timings { &TIMING_COLUMNS } else { &[] };
+            let header = COLUMNS
+                .iter()
+                .chain(details_columns)
+                .chain(timing_columns)
+                .copied()
+                .collect();
+            (header, details, timings)
+        })
 }
 
 /// From byte `at` on, the file's content becomes `tail`: a half-written last row is dropped,
@@ -77,19 +108,17 @@ pub fn load(path: &Path, bytes: &[u8], format: Format) -> Result<Done> {
     }
     let text = &bytes[..complete];
     let mut kept = Kept::default();
-    let mut has_details = None;
+    let (mut has_details, mut has_timings) = (None, None);
     match format {
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new().from_reader(text);
             let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-            let with_details = COLUMNS.iter().chain(DETAIL_COLUMNS.iter());
-            has_details = if headers.iter().eq(COLUMNS) {
-                Some(false)
-            } else if headers.iter().eq(with_details.copied()) {
-                Some(true)
-            } else {
+            let Some((_, details, timings)) =
+                known_headers().find(|(known, ..)| headers.iter().eq(known.iter().copied()))
+            else {
                 return Err(bad(1, not_ours(format)));
             };
+            (has_details, has_timings) = (Some(details), Some(timings));
             let mut start = reader.position().clone();
             kept.ranges.push(0..start.byte() as usize);
             let mut record = csv::StringRecord::new();
@@ -136,6 +165,7 @@ pub fn load(path: &Path, bytes: &[u8], format: Format) -> Result<Done> {
         urls: kept.urls,
         has_content: true,
         has_details,
+        has_timings,
         tally: kept.tally,
         dropped: kept.dropped,
         torn: complete < bytes.len(),
@@ -200,14 +230,7 @@ fn not_ours(format: Format) -> String {
 /// Whether a file without one whole line is the start of this tool's output, cut short.
 fn half_written_start(bytes: &[u8], format: Format) -> bool {
     match format {
-        Format::Csv => {
-            let details = COLUMNS.iter().chain(DETAIL_COLUMNS.iter()).copied();
-            details
-                .collect::<Vec<_>>()
-                .join(",")
-                .as_bytes()
-                .starts_with(bytes)
-        }
+        Format::Csv => known_headers().any(|(header, ..)| header.join(",").as_bytes().starts_with(bytes)),
         Format::Jsonl => br#"{"url":"#.starts_with(bytes) || bytes.starts_with(br#"{"url":"#),
     }
 }
@@ -364,6 +387,53 @@ mod tests {
     }
 
     #[test]
+    fn a_csv_goes_on_with_its_timing_columns_after_or_without_the_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = "https://a.com,200,true,,,https://a.com/,0,HEAD,12";
+        for details in [false, true] {
+            let detail_columns: &[&str] = if details { &DETAIL_COLUMNS } else { &[] };
+            let header: Vec<&str> = COLUMNS
+                .iter()
+                .chain(detail_columns)
+                .chain(TIMING_COLUMNS.iter())
+                .copied()
+                .collect();
+            let detail_fields = if details { ",::1,HTTP/1.1,,," } else { "" };
+            let path = dir.path().join(format!("timed-{details}.csv"));
+            fs::write(
+                &path,
+                format!("{}\n{row}{detail_fields},0,1,2,9,1\n", header.join(",")),
+            )
+            .unwrap();
+            let fits = |d, t| {
+                read(&path, Format::Csv)
+                    .unwrap()
+                    .fits_details(&path, d)
+                    .and_then(|done| done.fits_timings(&path, t))
+            };
+            assert!(fits(details, true).is_ok());
+            let err = fits(details, false).unwrap_err().to_string();
+            assert!(err.starts_with("--timings: "), "{err}");
+            assert!(
+                err.contains("has the --timings columns: give --timings again"),
+                "{err}"
+            );
+            assert!(fits(!details, true).is_err());
+            let half = dir.path().join("half.csv");
+            fs::write(&half, &header.join(",")[..header.join(",").len() - 3]).unwrap();
+            assert!(!read(&half, Format::Csv).unwrap().has_content, "{details}");
+        }
+        let plain = dir.path().join("plain.csv");
+        fs::write(&plain, format!("{}\n{row}\n", COLUMNS.join(","))).unwrap();
+        let err = read(&plain, Format::Csv)
+            .unwrap()
+            .fits_timings(&plain, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no --timings columns"), "{err}");
+    }
+
+    #[test]
     fn a_csv_goes_on_with_the_columns_it_has() {
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain.csv");
@@ -443,11 +513,11 @@ mod tests {
             match format {
                 Format::Csv => {
                     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut out);
-                    w.serialize(record.row(false)).unwrap();
+                    w.serialize(record.row(false, false)).unwrap();
                     w.flush().unwrap();
                 }
                 Format::Jsonl => {
-                    serde_json::to_writer(&mut out, &record.row(false)).unwrap();
+                    serde_json::to_writer(&mut out, &record.row(false, false)).unwrap();
                     out.push(b'\n');
                 }
             }
@@ -471,10 +541,10 @@ mod tests {
                 Format::Csv => csv::WriterBuilder::new()
                     .has_headers(false)
                     .from_writer(&mut file)
-                    .serialize(record.row(false))
+                    .serialize(record.row(false, false))
                     .unwrap(),
                 Format::Jsonl => {
-                    serde_json::to_writer(&mut file, &record.row(false)).unwrap();
+                    serde_json::to_writer(&mut file, &record.row(false, false)).unwrap();
                     file.write_all(b"\n").unwrap();
                 }
             }

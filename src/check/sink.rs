@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::check::progress::Counters;
 use crate::check::summary::Tally;
 use crate::error::{Error, Result};
-use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS};
+use crate::record::{Record, Row, COLUMNS, DETAIL_COLUMNS, TIMING_COLUMNS};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long the writer naps between looks at the channel while rows wait for a flush: the
@@ -45,6 +45,8 @@ pub struct SinkSpec {
     pub format: Format,
     /// Write the `--details` columns too.
     pub details: bool,
+    /// Write the `--timings` columns too.
+    pub timings: bool,
 }
 
 impl SinkSpec {
@@ -93,11 +95,14 @@ impl Sink {
             ),
         };
         let mut encoder = Encoder::new(spec.format, out);
-        let details = spec.details;
+        let columns = Columns {
+            details: spec.details,
+            timings: spec.timings,
+        };
         let output_error = move |source| Error::Output { path: name, source };
         let header = match spec.append {
             true => Ok(()),
-            false => encoder.header(details).and_then(|()| encoder.flush()),
+            false => encoder.header(columns).and_then(|()| encoder.flush()),
         };
         // A reader gone before the header (`| head -c0`) ends the run as quietly as one gone
         // later, so the writer reports it; any other error is reported now.
@@ -108,7 +113,7 @@ impl Sink {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let writer = Arc::clone(&counters);
         let handle = tokio::task::spawn_blocking(move || {
-            write_all(header, rx, encoder, details, &writer).map_err(output_error)
+            write_all(header, rx, encoder, columns, &writer).map_err(output_error)
         });
         Ok((tx, Sink { handle, counters }))
     }
@@ -142,7 +147,7 @@ fn write_all(
     header: io::Result<()>,
     mut rx: mpsc::Receiver<Record>,
     mut encoder: Encoder,
-    details: bool,
+    columns: Columns,
     counters: &Counters,
 ) -> io::Result<SinkEnd> {
     let mut end = SinkEnd::default();
@@ -176,7 +181,7 @@ fn write_all(
                     None => break,
                 }
             };
-            encoder.row(&record.row(details))?;
+            encoder.row(&record.row(columns.details, columns.timings))?;
             end.tally.add(&record);
             counters.record_written(record.success);
             dirty = true;
@@ -194,6 +199,13 @@ fn write_all(
     }
 }
 
+/// Which optional columns a run writes.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    details: bool,
+    timings: bool,
+}
+
 /// CSV or JSON lines over one buffered output.
 #[allow(clippy::large_enum_variant, reason = "one encoder per run")]
 enum Encoder {
@@ -209,10 +221,13 @@ impl Encoder {
         }
     }
 
-    fn header(&mut self, details: bool) -> io::Result<()> {
-        let extra: &[&str] = if details { &DETAIL_COLUMNS } else { &[] };
+    fn header(&mut self, columns: Columns) -> io::Result<()> {
+        let details: &[&str] = if columns.details { &DETAIL_COLUMNS } else { &[] };
+        let timings: &[&str] = if columns.timings { &TIMING_COLUMNS } else { &[] };
         match self {
-            Encoder::Csv(w) => w.write_record(COLUMNS.iter().chain(extra)).map_err(csv_io),
+            Encoder::Csv(w) => w
+                .write_record(COLUMNS.iter().chain(details).chain(timings))
+                .map_err(csv_io),
             Encoder::Jsonl(_) => Ok(()),
         }
     }
@@ -246,7 +261,7 @@ fn csv_io(e: csv::Error) -> io::Error {
 mod tests {
     use super::*;
     use crate::record::cert::{CertInfo, UtcSecs};
-    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome};
+    use crate::record::{Details, ErrorKind, HttpVersion, Method, Outcome, TimingsMs};
 
     fn records() -> Vec<Record> {
         vec![
@@ -268,6 +283,10 @@ mod tests {
                         issuer: Some("Sim, R1".into()),
                     }),
                 })),
+                timings: Some(TimingsMs {
+                    ms: [1, 0, 4, 5],
+                    new_connections: 2,
+                }),
             },
             Record::unsent("ftp://x, y".into(), ErrorKind::InvalidUrl, "scheme `ftp`".into()),
         ]
@@ -287,7 +306,7 @@ mod tests {
         })
     }
 
-    fn write_to_file(format: Format, details: bool) -> String {
+    fn write_to_file(format: Format, details: bool, timings: bool) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let spec = SinkSpec {
@@ -296,6 +315,7 @@ mod tests {
             append: false,
             format,
             details,
+            timings,
         };
         let counters = Arc::new(Counters::default());
         let end = write_all_records(spec, &counters).unwrap();
@@ -304,9 +324,14 @@ mod tests {
         std::fs::read_to_string(path).unwrap()
     }
 
+    fn json_rows(details: bool, timings: bool) -> Vec<serde_json::Value> {
+        let text = write_to_file(Format::Jsonl, details, timings);
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
     #[test]
     fn csv_rows_follow_the_header_and_quote_commas() {
-        let text = write_to_file(Format::Csv, false);
+        let text = write_to_file(Format::Csv, false, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -318,8 +343,7 @@ mod tests {
 
     #[test]
     fn json_lines_hold_one_object_per_row() {
-        let text = write_to_file(Format::Jsonl, false);
-        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows = json_rows(false, false);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["status_code"], 200);
         assert_eq!(rows[1]["exception"], "invalid_url");
@@ -329,7 +353,7 @@ mod tests {
 
     #[test]
     fn details_add_five_columns_empty_where_unknown() {
-        let text = write_to_file(Format::Csv, true);
+        let text = write_to_file(Format::Csv, true, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -345,13 +369,32 @@ mod tests {
             lines[2],
             "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,"
         );
-        let text = write_to_file(Format::Jsonl, true);
-        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows = json_rows(true, false);
         assert_eq!(rows[0]["cert_not_after"], "2026-12-26T00:00:00Z");
         assert_eq!(rows[0]["cert_days_left"], 30);
         assert_eq!(rows[0]["http_version"], "HTTP/1.1");
         assert_eq!(rows[1]["ip"], serde_json::Value::Null);
         assert_eq!(rows[1].as_object().map(|o| o.len()), Some(14));
+    }
+
+    #[test]
+    fn timings_add_five_columns_after_the_details_empty_where_unknown() {
+        let text = write_to_file(Format::Csv, false, true);
+        let expected = [
+            "url,status_code,success,exception,error_detail,final_url,redirects,method,elapsed_ms,\
+             dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections",
+            "https://a.com,200,true,,,https://www.a.com/,1,HEAD,12,1,0,4,5,2",
+            "\"ftp://x, y\",,false,invalid_url,scheme `ftp`,,0,,0,,,,,",
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        let both = write_to_file(Format::Csv, true, true);
+        let header = both.lines().next().unwrap();
+        assert!(header.ends_with("cert_issuer,dns_ms,connect_ms,tls_ms,ttfb_ms,new_connections"));
+        let rows = json_rows(false, true);
+        assert_eq!((&rows[0]["dns_ms"], &rows[0]["tls_ms"]), (&1.into(), &4.into()));
+        assert_eq!(rows[0]["new_connections"], 2);
+        assert_eq!(rows[1]["ttfb_ms"], serde_json::Value::Null);
+        assert!(rows[0].get("ip").is_none(), "no detail fields without --details");
     }
 
     #[test]
@@ -365,6 +408,7 @@ mod tests {
             append: true,
             format: Format::Csv,
             details: false,
+            timings: false,
         };
         let end = write_all_records(spec, &Arc::new(Counters::default()));
         assert!(matches!(end, Err(Error::Output { .. })));

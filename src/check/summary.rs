@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::check::hosts::HostsSummary;
 use crate::check::shard::{Shard, ShardBy, ShardFrom};
-use crate::record::{ErrorKind, HttpVersion, OwnedRow, Record};
+use crate::record::{ErrorKind, HttpVersion, OwnedRow, PhaseStats, Record};
 
 /// Running counts over the rows written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct Tally {
     pub soonest_cert_days: Option<i64>,
     /// Answers by the protocol they came over (`--details`).
     pub by_http_version: BTreeMap<HttpVersion, u64>,
+    /// The phases of the answered URLs (`--timings`).
+    pub phases: PhaseStats,
 }
 
 impl Tally {
@@ -42,6 +44,9 @@ impl Tally {
             record.cert_days_left(),
             record.http_version(),
         );
+        if let (Some(timings), Some(_)) = (record.timings, record.status()) {
+            self.phases.add(timings.ms(), timings.new_connections);
+        }
     }
 
     /// A row an earlier attempt wrote, read back by `--resume`.
@@ -53,6 +58,9 @@ impl Tally {
             row.cert_days_left,
             row.http_version,
         );
+        if let (Some((ms, opened)), Some(_)) = (row.timings(), row.status_code) {
+            self.phases.add(ms, opened);
+        }
     }
 
     fn count(
@@ -125,6 +133,40 @@ pub struct Summary {
     /// Why reading the targets stopped part way (a sitemap broken after its first `<loc>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_error: Option<String>,
+    /// Where the answered URLs' time went, when `--timings` measured any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<PhaseMedians>,
+}
+
+/// The median of each phase over the answered URLs of a `--timings` run, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhaseMedians {
+    pub answered: u64,
+    pub dns_ms: u64,
+    pub connect_ms: u64,
+    pub tls_ms: u64,
+    pub ttfb_ms: u64,
+    /// Connections opened per answered URL, on average.
+    pub new_connections_per_url: f64,
+}
+
+impl PhaseMedians {
+    pub fn of(stats: &PhaseStats) -> Option<Self> {
+        let [dns_ms, connect_ms, tls_ms, ttfb_ms] = stats.medians()?;
+        Some(PhaseMedians {
+            answered: stats.checks(),
+            dns_ms,
+            connect_ms,
+            tls_ms,
+            ttfb_ms,
+            new_connections_per_url: stats.connections_per_check(),
+        })
+    }
+
+    /// In `Phase::ALL` order.
+    pub fn ms(&self) -> [u64; 4] {
+        [self.dns_ms, self.connect_ms, self.tls_ms, self.ttfb_ms]
+    }
 }
 
 /// Hosts named in the summary on stderr; `--summary-json` has up to a thousand.
@@ -144,6 +186,7 @@ impl Summary {
                 0.0
             },
             soonest_cert_days_left: tally.soonest_cert_days,
+            timings: PhaseMedians::of(&tally.phases),
             by_exception: tally.by_exception,
             by_status: tally.by_status,
             by_http_version: tally.by_http_version,
@@ -254,6 +297,14 @@ impl Summary {
                 host.host, f.requests, f.throttled, f.retries, f.errors, f.max_in_flight
             );
         }
+        if let Some(t) = &self.timings {
+            let _ = writeln!(
+                s,
+                "  phases of {} answered URLs (medians): dns {} ms, connect {} ms, tls {} ms, ttfb {} ms; \
+                 {:.2} connections opened per URL",
+                t.answered, t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.new_connections_per_url
+            );
+        }
         if self.stale_connection_retries > 0 {
             let _ = writeln!(
                 s,
@@ -296,6 +347,7 @@ mod tests {
             elapsed: Duration::ZERO,
             note: None,
             details: None,
+            timings: None,
         }
     }
 
@@ -468,5 +520,39 @@ mod tests {
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["soonest_cert_days_left"], -2);
         assert_eq!(json["by_http_version"]["HTTP/1.1"], 3);
+    }
+
+    #[test]
+    fn with_timings_the_summary_has_the_median_phases_of_the_answered_urls() {
+        let timed = |ms: u64, outcome| Record {
+            timings: Some(crate::record::TimingsMs {
+                ms: [ms, 1, 2 * ms, 10 * ms].map(|ms| ms as u32),
+                new_connections: 1,
+            }),
+            ..record(outcome, true)
+        };
+        let mut tally = Tally::default();
+        let summary = Summary::new(tally.clone(), (1, 1), 1, Duration::from_secs(1));
+        assert!(summary.timings.is_none() && !summary.render().contains("phases"));
+        for ms in [3, 5, 4] {
+            tally.add(&timed(ms, Outcome::Response { status: 200 }));
+        }
+        let failed = Outcome::Failed {
+            kind: ErrorKind::Timeout,
+            detail: String::new(),
+        };
+        tally.add(&timed(900, failed));
+        let summary = Summary::new(tally, (1, 1), 1, Duration::from_secs(1));
+        let text = summary.render();
+        assert!(
+            text.contains(
+                "phases of 3 answered URLs (medians): dns 4 ms, connect 1 ms, tls 8 ms, ttfb 40 ms; \
+                 1.00 connections opened per URL"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["timings"]["ttfb_ms"], 40);
+        assert_eq!(json["timings"]["answered"], 3);
     }
 }

@@ -42,13 +42,15 @@ pub enum ReportFormat {
 }
 
 /// The check's options that a sweep does not take: hidden from its help, and refused by name
-/// (`--levels` replaces `-c`; the table goes to stdout and the rows to `--out DIR`).
+/// (`--levels` replaces `-c`; the table goes to stdout and the rows to `--out DIR`). `--timings`
+/// is always on, so it is hidden too.
 #[derive(Debug, Args)]
 #[command(
     mut_arg("concurrency", |a| a.hide(true).conflicts_with("levels")),
     mut_arg("output", |a| a.hide(true).conflicts_with("levels")),
     mut_arg("resume", |a| a.hide(true).conflicts_with("levels")),
-    mut_arg("summary_json", |a| a.hide(true).conflicts_with("levels"))
+    mut_arg("summary_json", |a| a.hide(true).conflicts_with("levels")),
+    mut_arg("timings", |a| a.hide(true))
 )]
 pub struct SweepArgs {
     /// The concurrency levels to compare, e.g. `10,100,1000`.
@@ -62,7 +64,8 @@ pub struct SweepArgs {
     )]
     pub levels: Vec<u64>,
 
-    /// Runs per level; the table then shows the median wall time and its spread (min-max).
+    /// Runs per level; the table then shows the median wall time and its spread (min-max), and
+    /// each phase's median over the runs' medians.
     ///
     /// The runs go round the levels R times rather than level by level, so a change in the
     /// network or the machine during the sweep affects every level alike.
@@ -70,7 +73,8 @@ pub struct SweepArgs {
     pub repeat: u32,
 
     /// Keep every run's rows as DIR/level-<C>.csv (level-<C>-<r>.csv with --repeat), and write
-    /// DIR/sweep.csv, sweep.svg and sweep.png.
+    /// DIR/sweep.csv, sweep.svg and sweep.png, and the median phases as sweep-phases.svg and
+    /// sweep-phases.png (the rows have the --timings columns: a sweep always measures them).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 

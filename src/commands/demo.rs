@@ -119,6 +119,7 @@ fn demo_config(
             tls_info: true,
             pool_idle: crate::config::POOL_IDLE,
             http2: true,
+            timings: true,
         },
         probe: ProbeConfig {
             timeout,
@@ -130,6 +131,7 @@ fn demo_config(
                 Method::Head
             },
             expect,
+            timings: true,
             ..ProbeConfig::default()
         },
         hosts: HostPolicy::default(),
@@ -139,8 +141,9 @@ fn demo_config(
         format: Format::Csv,
         summary_json: args.summary_json.clone(),
         fail_on_unhealthy: false,
-        // The demo shows what a check can say, certificates included.
+        // The demo shows what a check can say, certificates and timings included.
         details: true,
+        timings: true,
         fail_on_cert_expiring: None,
         quiet,
     })

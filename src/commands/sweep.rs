@@ -1,7 +1,8 @@
 //! `healthcheck sweep`: the same check at several concurrency levels, to measure where more
 //! concurrency stops paying (the article's 100 against 1,000 threads, done by hand with a shell
-//! loop). Each run goes through the same pipeline as a check; its rows go to `--out DIR` or to
-//! the null device, never to stdout, which carries the table.
+//! loop), and, from the phases every run measures (`--timings` is always on), why. Each run goes
+//! through the same pipeline as a check; its rows go to `--out DIR` or to the null device, never
+//! to stdout, which carries the table.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::check::config::{CheckConfig, Source};
 use crate::check::pipeline;
 use crate::check::sink::Format;
-use crate::cli::SweepArgs;
+use crate::cli::{CheckArgs, SweepArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::Exit;
 use crate::report::charts;
@@ -22,7 +23,11 @@ use crate::report::write_stdout;
 const NULL_DEVICE: &str = if cfg!(windows) { "NUL" } else { "/dev/null" };
 
 pub fn run(args: SweepArgs, quiet: bool) -> Result<Exit> {
-    let base = CheckConfig::from_args(args.check.as_ref().clone(), true)?;
+    let check = CheckArgs {
+        timings: true,
+        ..args.check.as_ref().clone()
+    };
+    let base = CheckConfig::from_args(check, true)?;
     check_flags(&base)?;
     let mut levels = args.levels.clone();
     levels.sort_unstable();
@@ -121,7 +126,7 @@ fn rows_file(level: u64, round: u32, repeat: u32, format: Format) -> String {
     }
 }
 
-/// `sweep.csv` and the chart, as SVG and PNG.
+/// `sweep.csv` and the charts, as SVG and PNG.
 fn write_results(dir: &Path, levels: &[LevelStats]) -> Result<()> {
     let path = dir.join("sweep.csv");
     let csv = to_csv(levels).map_err(|e| Error::Output {
@@ -129,9 +134,10 @@ fn write_results(dir: &Path, levels: &[LevelStats]) -> Result<()> {
         source: std::io::Error::other(e),
     })?;
     std::fs::write(&path, csv).map_err(|source| Error::Output { path, source })?;
-    let chart = charts::sweep_chart(levels);
-    draw::save(&chart, dir, ImageFormat::Svg)?;
-    draw::save(&chart, dir, ImageFormat::Png)?;
+    for chart in [charts::sweep_chart(levels), charts::sweep_phases_chart(levels)] {
+        draw::save(&chart, dir, ImageFormat::Svg)?;
+        draw::save(&chart, dir, ImageFormat::Png)?;
+    }
     Ok(())
 }
 

@@ -35,6 +35,7 @@ use crate::net::location::Location;
 use crate::net::origins::{Origins, Route};
 use crate::net::pinned::PinnedOrWebPki;
 use crate::net::resolve::{ResolveRule, Resolver};
+use crate::net::timing::{self, ConnectionCounter, TimedResolver, Watch};
 use crate::record::{ErrorKind, Method};
 
 /// The most header lines an answer's head may have. hyper's default of 100 refused real heads
@@ -67,6 +68,9 @@ pub struct ClientConfig {
     pub pool_idle: Duration,
     /// Offer HTTP/2 in ALPN on HTTPS (off with `--http1`). Never over plain HTTP (no h2c).
     pub http2: bool,
+    /// Measure the phases of every request (`--timings`, see `net::timing`): without it the
+    /// client has none of the hooks.
+    pub timings: bool,
 }
 
 /// The largest head an HTTP/2 answer may have (its header list, as RFC 9113 counts it): about
@@ -103,6 +107,8 @@ pub struct Client {
     stale_retries: Arc<AtomicU64>,
     /// Which client an HTTPS request takes, when HTTP/2 is on.
     origins: Option<Arc<Origins>>,
+    /// Stamp every request for `--timings` (see `net::timing`).
+    timings: bool,
 }
 
 /// The head of an answer: all a probe reads of it.
@@ -142,6 +148,9 @@ pub struct Hop {
     pub busy_host: bool,
     /// Keep the answer for its body (`Answer::body`); otherwise it is dropped after the head.
     pub keep_body: bool,
+    /// An earlier request may have left a connection to the origin idle in the pool: send on it
+    /// even when asking to close (a host's last URL after its others), rather than open a new one.
+    pub reuse: bool,
 }
 
 pub fn build(cfg: &ClientConfig) -> Result<Client> {
@@ -152,7 +161,10 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         cfg.dns_concurrency,
         cfg.connect_timeout,
     );
-    let tls = tls_config(cfg)?;
+    let mut tls = tls_config(cfg)?;
+    if cfg.timings {
+        timing::stamp_hellos(&mut tls);
+    }
     let proxy = match &cfg.proxy {
         ProxyChoice::Url(url) => Some(
             Proxy::all(url.as_str())
@@ -188,8 +200,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
             .tcp_keepalive(None)
             .tcp_keepalive_interval(None)
             .tcp_keepalive_retries(None)
-            .tcp_user_timeout(None)
-            .dns_resolver(resolver.clone());
+            .tcp_user_timeout(None);
         builder = if cfg.http2 {
             builder.http2_max_header_list_size(MAX_HTTP2_HEAD)
         } else {
@@ -198,6 +209,16 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         if let Some(max) = max_headers {
             builder = builder.http1_max_headers(max);
         }
+        builder = match (cfg.timings, pool) {
+            (false, _) => builder.dns_resolver(resolver.clone()),
+            (true, false) => builder.dns_resolver(TimedResolver(resolver.clone())),
+            // Only through the pool can a request get a connection it did not open; reqwest's
+            // connector with a layer costs more per request (it clones the layers), so the
+            // clients without a pool have none.
+            (true, true) => builder
+                .dns_resolver(TimedResolver(resolver.clone()))
+                .connector_layer(ConnectionCounter),
+        };
         builder = if pool {
             builder.pool_idle_timeout(cfg.pool_idle)
         } else {
@@ -223,6 +244,7 @@ pub fn build(cfg: &ClientConfig) -> Result<Client> {
         origins: cfg
             .http2
             .then(|| Origins::new(cfg.pool_idle, cfg.connect_timeout)),
+        timings: cfg.timings,
     })
 }
 
@@ -333,12 +355,7 @@ impl Client {
         let mut http2_again = true;
         // At most four tries: pooled or fresh, HTTP/2's one more, then fresh, then roomy.
         loop {
-            let http = match via {
-                Via::Fresh => &self.fresh,
-                Via::Pooled => &self.pooled,
-                Via::Roomy => &self.roomy,
-            };
-            let err = match self.send_on(http, url, how, route).await {
+            let err = match self.send_on(via, url, how, route).await {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
@@ -385,10 +402,8 @@ impl Client {
     /// the pool for keep-alive requests, the pool-less client for the others.
     async fn route(&self, url: &Url, how: Hop) -> Route {
         match &self.origins {
-            Some(origins) if url.scheme() == "https" => {
-                origins.route(url, how.keep_alive, how.busy_host).await
-            }
-            _ => Route::direct(how.keep_alive),
+            Some(origins) if url.scheme() == "https" => origins.route(url, how.pooled(), how.busy_host).await,
+            _ => Route::direct(how.pooled()),
         }
     }
 
@@ -400,7 +415,7 @@ impl Client {
 
     async fn send_on(
         &self,
-        http: &reqwest::Client,
+        via: Via,
         url: &Url,
         how: Hop,
         route: Route,
@@ -408,6 +423,11 @@ impl Client {
         let method = match how.method {
             Method::Head => reqwest::Method::HEAD,
             Method::Get => reqwest::Method::GET,
+        };
+        let http = match via {
+            Via::Fresh => &self.fresh,
+            Via::Pooled => &self.pooled,
+            Via::Roomy => &self.roomy,
         };
         let mut request = match how.credentials {
             // reqwest turns a URL's `user:password@` into Basic auth.
@@ -422,13 +442,20 @@ impl Client {
                 http.request(method, bare)
             }
         };
-        // No body, as one that cannot be replayed (see `NoBody`).
-        request = request.body(reqwest::Body::wrap(NoBody));
         if route.pooled && !how.keep_alive {
-            // The pool for a host that may speak HTTP/2; should it speak HTTP/1.1, this is its
-            // last URL all the same (over HTTP/2, hyper drops the header).
+            // The pooled client keeps connections open unless asked not to: a host's last URL
+            // over HTTP/1.1 (over HTTP/2, hyper drops the header and the connection stays).
             request = request.header(CONNECTION, HeaderValue::from_static("close"));
         }
+        // No body, as one that cannot be replayed (see `NoBody`).
+        let watch = self
+            .timings
+            .then(|| Watch::begin(matches!(via, Via::Pooled)))
+            .flatten();
+        request = request.body(match watch {
+            Some(watch) => reqwest::Body::wrap(watch.body(NoBody)),
+            None => reqwest::Body::wrap(NoBody),
+        });
         let response = request.send().await?;
         route.answered(response.version());
         let headers = response.headers();
@@ -449,6 +476,13 @@ impl Client {
             answer.body = Some(body::Body::new(response));
         }
         Ok(answer)
+    }
+}
+
+impl Hop {
+    /// Whether the request goes through the client with a pool.
+    fn pooled(&self) -> bool {
+        self.keep_alive || self.reuse
     }
 }
 
@@ -538,6 +572,7 @@ mod tests {
             tls_info: false,
             pool_idle: Duration::from_secs(1),
             http2: true,
+            timings: false,
         }
     }
 

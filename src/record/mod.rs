@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 pub mod cert;
 mod row;
+pub mod timings;
 
 use cert::CertInfo;
 pub use row::{OwnedRow, Row, COLUMNS, DETAIL_COLUMNS};
+pub use timings::{Phase, PhaseStats, Timings, TimingsMs, TIMING_COLUMNS};
 
 /// Why a URL got no HTTP response, or (`Content`) why its answer is not healthy although its
 /// status is. The names are the `exception` column.
@@ -210,6 +212,8 @@ pub struct Record {
     pub note: Option<String>,
     /// Collected only with `--details`.
     pub details: Option<Box<Details>>,
+    /// Measured only with `--timings`; `None` for a target that was never sent.
+    pub timings: Option<TimingsMs>,
 }
 
 impl Record {
@@ -225,6 +229,7 @@ impl Record {
             elapsed: Duration::ZERO,
             note: None,
             details: None,
+            timings: None,
         }
     }
 
@@ -254,9 +259,9 @@ impl Record {
     }
 
     /// The flat row the writers serialise; borrows, so writing a row allocates nothing (but
-    /// the date of a certificate). With `details`, it has the `DETAIL_COLUMNS` too, empty
-    /// when the record has none (an invalid line, say).
-    pub fn row(&self, details: bool) -> Row<'_> {
+    /// the date of a certificate). With `details` (`timings`), it has the `DETAIL_COLUMNS`
+    /// (`TIMING_COLUMNS`) too, empty when the record has none (an invalid line, say).
+    pub fn row(&self, details: bool, timings: bool) -> Row<'_> {
         let (status_code, exception, error_detail) = match &self.outcome {
             Outcome::Response { status } => (Some(*status), None, self.note.as_deref().unwrap_or("")),
             Outcome::Content { status, detail } => (Some(*status), Some(ErrorKind::Content), detail.as_str()),
@@ -264,6 +269,8 @@ impl Record {
         };
         let d = self.details.as_deref();
         let cert = d.and_then(|d| d.cert.as_ref());
+        let t = self.timings;
+        let phase = |i: usize| timings.then(|| t.map(|t| t.ms[i]));
         Row {
             url: &self.url,
             status_code,
@@ -279,6 +286,11 @@ impl Record {
             cert_not_after: details.then(|| cert.map(|c| c.not_after)),
             cert_days_left: details.then(|| cert.map(|c| c.days_left)),
             cert_issuer: details.then(|| cert.and_then(|c| c.issuer.as_deref())),
+            dns_ms: phase(0),
+            connect_ms: phase(1),
+            tls_ms: phase(2),
+            ttfb_ms: phase(3),
+            new_connections: timings.then(|| t.map(|t| t.new_connections)),
         }
     }
 }
@@ -352,7 +364,7 @@ mod tests {
     #[test]
     fn a_failed_row_has_no_status_and_names_its_exception() {
         let record = Record::unsent("nope".into(), ErrorKind::InvalidUrl, "bad".into());
-        let row = record.row(false);
+        let row = record.row(false, false);
         assert_eq!(row.status_code, None);
         assert_eq!(row.exception, Some(ErrorKind::InvalidUrl));
         assert!(!row.success);

@@ -31,8 +31,9 @@ pub const DETAIL_COLUMNS: [&str; 5] = [
     "cert_issuer",
 ];
 
-/// One output row as written. The detail columns are `None` without `--details` and then not
-/// written at all (not even empty), so the default file keeps its nine columns.
+/// One output row as written. The detail (timing) columns are `None` without `--details`
+/// (`--timings`) and then not written at all (not even empty), so the default file keeps its
+/// nine columns.
 #[derive(Debug, Serialize)]
 pub struct Row<'a> {
     pub url: &'a str,
@@ -54,10 +55,20 @@ pub struct Row<'a> {
     pub cert_days_left: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_issuer: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_ms: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ms: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfb_ms: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_connections: Option<Option<u32>>,
 }
 
 /// One output row as read back; columns beyond these are ignored, the first four are required
-/// (files without the detail columns read as rows without details).
+/// (files without the detail or timing columns read as rows without them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct OwnedRow {
     pub url: String,
@@ -85,6 +96,27 @@ pub struct OwnedRow {
     pub cert_days_left: Option<i64>,
     #[serde(default)]
     pub cert_issuer: Option<String>,
+    #[serde(default)]
+    pub dns_ms: Option<u64>,
+    #[serde(default)]
+    pub connect_ms: Option<u64>,
+    #[serde(default)]
+    pub tls_ms: Option<u64>,
+    #[serde(default)]
+    pub ttfb_ms: Option<u64>,
+    #[serde(default)]
+    pub new_connections: Option<u32>,
+}
+
+impl OwnedRow {
+    /// The `--timings` columns, when the row has every one: the phases in milliseconds
+    /// (`Phase::ALL` order) and the connections the check opened.
+    pub fn timings(&self) -> Option<([u64; 4], u32)> {
+        Some((
+            [self.dns_ms?, self.connect_ms?, self.tls_ms?, self.ttfb_ms?],
+            self.new_connections?,
+        ))
+    }
 }
 
 #[cfg(test)]

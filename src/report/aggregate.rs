@@ -1,6 +1,7 @@
 //! The numbers of a report, counted row by row as the file is read, so a run of millions of URLs
 //! is summarised in memory that does not grow with the number of rows: counts per status code and
-//! per exception kind, and latencies as a `latency::Distribution`.
+//! per exception kind, latencies as a `latency::Distribution`, and the `--timings` phases as one
+//! per phase.
 //!
 //! Everything here is pure and unit-tested with exact numbers; reading and drawing live elsewhere.
 
@@ -10,7 +11,8 @@ use serde::Serialize;
 
 use super::certs::{CertFigures, CertStats};
 use super::latency::{Distribution, Percentiles};
-use crate::record::{ErrorKind, HttpVersion, OwnedRow};
+use super::timings::{PhaseFigures, SlowHost, SlowestHosts};
+use crate::record::{ErrorKind, HttpVersion, OwnedRow, PhaseStats};
 
 /// What a row ended with, for latency by outcome. The order is the order of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -57,6 +59,14 @@ pub struct Aggregate {
     /// From the `--details` columns, when the file has them.
     #[serde(skip)]
     pub certs: CertStats,
+    /// From the `--timings` columns, when the file has them: the phases of the answered rows,
+    /// of every outcome's rows, and the slowest hosts.
+    #[serde(skip)]
+    pub answered_phases: PhaseStats,
+    #[serde(skip)]
+    pub outcome_phases: BTreeMap<OutcomeGroup, PhaseStats>,
+    #[serde(skip)]
+    pub slowest: SlowestHosts,
 }
 
 impl Aggregate {
@@ -91,6 +101,18 @@ impl Aggregate {
             self.answered_ms.add(ms);
         }
         self.outcome_ms.entry(group).or_default().add(ms);
+        if let Some((phases, opened)) = row.timings() {
+            if row.status_code.is_some() {
+                self.answered_phases.add(phases, opened);
+                self.slowest.consider(row, phases, opened);
+            }
+            self.outcome_phases.entry(group).or_default().add(phases, opened);
+        }
+    }
+
+    /// Whether the file has the `--timings` columns (in any row that was sent).
+    pub fn has_timings(&self) -> bool {
+        !self.outcome_phases.is_empty()
     }
 
     /// Successful URLs as a share of all, from 0 to 1 (0 for an empty file).
@@ -145,6 +167,15 @@ impl Aggregate {
                     .collect(),
             },
             certificates: (self.certs.detailed_rows > 0).then(|| self.certs.figures()),
+            timings_ms: self.has_timings().then(|| TimingFigures {
+                answered: PhaseFigures::of(&self.answered_phases),
+                by_outcome: self
+                    .outcome_phases
+                    .iter()
+                    .filter_map(|(&group, stats)| Some((group, PhaseFigures::of(stats)?)))
+                    .collect(),
+                slowest_hosts: self.slowest.hosts(),
+            }),
         }
     }
 }
@@ -166,6 +197,18 @@ pub struct Figures<'a> {
     /// Only for a file written with `--details`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificates: Option<CertFigures<'a>>,
+    /// Only for a file written with `--timings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings_ms: Option<TimingFigures<'a>>,
+}
+
+/// The phases of the answered rows and of each outcome's, and the slowest hosts.
+#[derive(Debug, Serialize)]
+pub struct TimingFigures<'a> {
+    /// `None` (JSON null) when no answered row has the timing columns.
+    pub answered: Option<PhaseFigures>,
+    pub by_outcome: BTreeMap<OutcomeGroup, PhaseFigures>,
+    pub slowest_hosts: &'a [SlowHost],
 }
 
 #[derive(Debug, Serialize)]

@@ -1,11 +1,13 @@
 //! The charts, as data: the article's three plots (status codes, the 4xx/5xx codes alone,
-//! exception kinds) plus a latency histogram for `report`, and wall time and URLs/s against
-//! concurrency for `sweep`. Each chart is data first ([`Chart`]); `draw` draws it on any plotters
+//! exception kinds) plus a latency histogram for `report` (and the median phases by outcome for
+//! a `--timings` file), and wall time and URLs/s against concurrency for `sweep`, with the median
+//! phases by level. Each chart is data first ([`Chart`]); `draw` draws it on any plotters
 //! backend, so SVG can be rendered to a string in tests and the same drawing makes the PNG.
 
 use super::aggregate::Aggregate;
 use super::latency::{Bin, Percentiles};
 use super::sweep::LevelStats;
+use crate::record::PhaseStats;
 
 /// Bars of the latency histogram, at most.
 const HISTOGRAM_BINS: u64 = 40;
@@ -32,9 +34,16 @@ pub enum Kind {
     Sweep {
         levels: Vec<LevelStats>,
     },
+    /// Vertical bars, each a stack of the four phases (`Phase::ALL` order) in milliseconds;
+    /// `axis` names what the bars are.
+    Stacked {
+        axis: &'static str,
+        bars: Vec<(String, [f64; 4])>,
+    },
 }
 
-/// The four charts of `report`, and a fifth, days left on certificates, for a `--details` file.
+/// The four charts of `report`; the median phases by outcome for a `--timings` file, and days
+/// left on certificates for a `--details` file.
 pub fn report_charts(agg: &Aggregate) -> Vec<Chart> {
     let codes = |items: Vec<(u16, u64)>| items.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
     let kinds = agg
@@ -76,6 +85,21 @@ pub fn report_charts(agg: &Aggregate) -> Vec<Chart> {
             },
         },
     ];
+    if agg.has_timings() {
+        let groups = agg.outcome_phases.iter().map(|(g, stats)| (g.label(), stats));
+        let bars = std::iter::once(("answered", &agg.answered_phases))
+            .chain(groups)
+            .filter_map(|(label, stats)| Some((label.to_string(), medians(stats)?)))
+            .collect();
+        charts.push(Chart {
+            name: "phases",
+            title: "Where the time went: median phases by outcome".into(),
+            kind: Kind::Stacked {
+                axis: "outcome",
+                bars,
+            },
+        });
+    }
     if agg.certs.detailed_rows > 0 {
         // Buckets of uneven width, soonest first: the first month matters, not the next year.
         charts.push(Chart {
@@ -99,6 +123,25 @@ pub fn sweep_chart(levels: &[LevelStats]) -> Chart {
             levels: levels.to_vec(),
         },
     }
+}
+
+/// The chart of a sweep's median phases: one stacked bar per level.
+pub fn sweep_phases_chart(levels: &[LevelStats]) -> Chart {
+    Chart {
+        name: "sweep-phases",
+        title: "Where the time went: median phases of answered URLs by concurrency".into(),
+        kind: Kind::Stacked {
+            axis: "concurrency (checks in flight)",
+            bars: levels
+                .iter()
+                .filter_map(|l| Some((l.level.to_string(), l.phases()?)))
+                .collect(),
+        },
+    }
+}
+
+fn medians(stats: &PhaseStats) -> Option<[f64; 4]> {
+    Some(stats.medians()?.map(|ms| ms as f64))
 }
 
 #[cfg(test)]
@@ -188,6 +231,7 @@ mod tests {
             failed: 0,
             timeouts: 0,
             peak_in_flight: level,
+            phases: Some([0, 1, 2, 30]),
         };
         let levels = by_level(&[run(1, 8.0), run(20, 0.5), run(20, 0.6), run(100, 0.3)]);
         let svg = svg(&sweep_chart(&levels)).unwrap();
@@ -201,5 +245,58 @@ mod tests {
         ] {
             assert!(has_text(&svg, label), "{label} in {svg}");
         }
+    }
+
+    #[test]
+    fn a_timings_file_adds_the_stacked_phases_by_outcome() {
+        let mut agg = aggregate();
+        agg.add(&OwnedRow::timed("https://a.com", [5, 1, 8, 100], 1));
+        agg.add(&OwnedRow::timed("https://b.com", [7, 2, 9, 300], 1));
+        let charts = report_charts(&agg);
+        assert_eq!(charts.len(), 5);
+        assert_eq!(charts[4].name, "phases");
+        let Kind::Stacked { bars, .. } = &charts[4].kind else {
+            panic!("{:?}", charts[4])
+        };
+        assert_eq!(bars[0], ("answered".to_string(), [5.0, 1.0, 8.0, 100.0]));
+        assert_eq!(bars[1].0, "successful");
+        let text = svg(&charts[4]).unwrap();
+        for label in [
+            "outcome",
+            "answered",
+            "successful",
+            "dns",
+            "connect",
+            "tls",
+            "ttfb",
+            "milliseconds (median)",
+        ] {
+            assert!(has_text(&text, label), "{label} in {text}");
+        }
+    }
+
+    #[test]
+    fn the_sweep_phases_chart_has_a_bar_per_level() {
+        let run = |level| RunStats {
+            level,
+            asked_level: level,
+            wall_seconds: 1.0,
+            urls_per_second: 40.0,
+            successful: 40,
+            failed: 0,
+            timeouts: 0,
+            peak_in_flight: level,
+            phases: Some([level, 1, 2, 30]),
+        };
+        let chart = sweep_phases_chart(&by_level(&[run(10), run(100)]));
+        let Kind::Stacked { bars, axis } = &chart.kind else {
+            panic!("{chart:?}")
+        };
+        assert_eq!(*axis, "concurrency (checks in flight)");
+        assert_eq!(bars[1], ("100".to_string(), [100.0, 1.0, 2.0, 30.0]));
+        let text = svg(&chart).unwrap();
+        assert!(has_text(&text, "10") && has_text(&text, "ttfb"), "{text}");
+        let none = sweep_phases_chart(&[]);
+        assert!(has_text(&svg(&none).unwrap(), "none in this file"));
     }
 }

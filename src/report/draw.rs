@@ -1,6 +1,6 @@
 //! How a [`Chart`] is drawn with plotters, on any backend: bars, a histogram with its
-//! percentiles marked, and the sweep's two-axis plot; a chart with no data says so. `svg`
-//! renders one to a string, `save` writes the files.
+//! percentiles marked, the sweep's two-axis plot, and stacked bars of phases; a chart with no
+//! data says so. `svg` renders one to a string, `save` writes the files.
 //!
 //! Text needs a font: the system's cannot be relied on (no fontconfig on CI), so DejaVu Sans is
 //! compiled in and registered with plotters' `ab_glyph` renderer before the first chart.
@@ -17,6 +17,7 @@ use super::charts::{Chart, Kind};
 use super::latency::{Bin, Percentiles};
 use super::sweep::LevelStats;
 use crate::error::{Error, Result};
+use crate::record::Phase;
 
 const WIDTH: u32 = 900;
 const FONT: &str = "sans-serif";
@@ -27,6 +28,13 @@ const MARK_COLORS: [RGBColor; 3] = [
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
+];
+/// dns, connect, tls, ttfb: each phase its own colour, the same in every stacked chart.
+const PHASE_COLORS: [RGBColor; 4] = [
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(31, 119, 180),
 ];
 
 /// The image format of a chart file.
@@ -49,7 +57,7 @@ impl ImageFormat {
 fn size(chart: &Chart) -> (u32, u32) {
     match &chart.kind {
         Kind::Bars { items, .. } => (WIDTH, (130 + 30 * items.len() as u32).max(300)),
-        Kind::Histogram { .. } | Kind::Sweep { .. } => (WIDTH, 500),
+        Kind::Histogram { .. } | Kind::Sweep { .. } | Kind::Stacked { .. } => (WIDTH, 500),
     }
 }
 
@@ -112,6 +120,7 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Dra
             histogram(root, &chart.title, bins, percentiles.as_ref())
         }
         Kind::Sweep { levels } if !levels.is_empty() => sweep(root, &chart.title, levels),
+        Kind::Stacked { axis, bars } if !bars.is_empty() => stacked(root, &chart.title, axis, bars),
         _ => nothing(root, &chart.title),
     }
 }
@@ -319,6 +328,70 @@ fn sweep<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, levels:
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperMiddle)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+fn stacked<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    axis: &str,
+    bars: &[(String, [f64; 4])],
+) -> Drawn<DB> {
+    let n = bars.len();
+    let centers: Vec<u32> = (0..n).map(|i| i as u32 * SLOT + SLOT / 2).collect();
+    let label = |v: &u32| {
+        bars.get((v / SLOT) as usize)
+            .map(|(l, _)| l.clone())
+            .unwrap_or_default()
+    };
+    let tallest = bars
+        .iter()
+        .map(|(_, phases)| phases.iter().sum::<f64>())
+        .fold(0.0, f64::max);
+    // Room above the tallest bar for the legend.
+    let top = (tallest * 1.35).max(1.0);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0u32..n as u32 * SLOT).with_key_points(centers), 0f64..top)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(axis)
+        .y_desc("milliseconds (median)")
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 14))
+        .x_label_formatter(&label)
+        .y_label_formatter(&|ms| format!("{ms:.0}"))
+        .draw()?;
+    for (p, (phase, color)) in Phase::ALL.into_iter().zip(PHASE_COLORS).enumerate() {
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, phases))| {
+                let below: f64 = phases[..p].iter().sum();
+                let x = i as u32 * SLOT;
+                Rectangle::new(
+                    [(x + 2, below), (x + SLOT - 2, below + phases[p])],
+                    color.filled(),
+                )
+            }))?
+            .label(phase.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
+    let style = TextStyle::from((FONT, 13)).pos(Pos::new(HPos::Center, VPos::Bottom));
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, phases))| {
+        let total: f64 = phases.iter().sum();
+        EmptyElement::at((i as u32 * SLOT + SLOT / 2, total))
+            + Text::new(format!("{total:.0}"), (0, -4), style.clone())
+    }))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .label_font((FONT, 14))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)

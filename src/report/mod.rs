@@ -1,5 +1,5 @@
 //! Looking at the data after a run: `report` reads the rows back and `sweep` compares runs.
-//! Counting is pure (`aggregate` with `latency` and `certs`, `sweep`), reading is streamed
+//! Counting is pure (`aggregate` with `latency`, `certs` and `timings`, `sweep`), reading is streamed
 //! (`read`), and the two renderings, text for the terminal (`terminal`) and charts for files
 //! (`charts` as data, `draw` to SVG and PNG), are separate so each can be tested on its own.
 //! `diff` joins two runs on their URLs and `changes` puts what changed into words.
@@ -14,6 +14,7 @@ pub mod latency;
 pub mod read;
 pub mod sweep;
 pub mod terminal;
+pub mod timings;
 
 use std::io::{self, Write};
 

@@ -1,11 +1,13 @@
 //! The numbers of a sweep: one run of the same check per concurrency level (R runs each with
-//! `--repeat`), folded into one line per level with the median wall time and its spread, and the
+//! `--repeat`), folded into one line per level with the median wall time and its spread, the
 //! speed-up over the slowest level, which is the article's point: 1,000 threads took 3 min 36 s
-//! where 100 took 11 min 27 s, and only measuring tells where the gain stops. Pure: the table and
-//! `sweep.csv` are strings; the command prints and writes them.
+//! where 100 took 11 min 27 s, and only measuring tells where the gain stops; and the median of
+//! each phase of the answered URLs, which tells why. Pure: the table and `sweep.csv` are strings;
+//! the command prints and writes them.
 
 use serde::Serialize;
 
+use super::terminal::table;
 use crate::check::summary::Summary;
 use crate::record::ErrorKind;
 
@@ -22,6 +24,8 @@ pub struct RunStats {
     pub failed: u64,
     pub timeouts: u64,
     pub peak_in_flight: u64,
+    /// The median of each phase over the run's answered URLs (`Phase::ALL` order), in ms.
+    pub phases: Option<[u64; 4]>,
 }
 
 impl RunStats {
@@ -39,6 +43,7 @@ impl RunStats {
                 .copied()
                 .unwrap_or(0),
             peak_in_flight: summary.peak_in_flight,
+            phases: summary.timings.map(|t| t.ms()),
         }
     }
 }
@@ -63,6 +68,19 @@ pub struct LevelStats {
     pub speed_up: f64,
     /// The level the sweep asked for; `level` is what ran (the median run's).
     pub asked_level: u64,
+    /// The median over the runs of each run's median phase of answered URLs, in ms; empty
+    /// when no run had an answer.
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+}
+
+impl LevelStats {
+    /// The median phases, in `Phase::ALL` order.
+    pub fn phases(&self) -> Option<[f64; 4]> {
+        Some([self.dns_ms?, self.connect_ms?, self.tls_ms?, self.ttfb_ms?])
+    }
 }
 
 /// Group runs by the level asked (ascending) and summarise each.
@@ -78,6 +96,11 @@ pub fn by_level(runs: &[RunStats]) -> Vec<LevelStats> {
             let walls: Vec<f64> = these.iter().map(|r| r.wall_seconds).collect();
             let rates: Vec<f64> = these.iter().map(|r| r.urls_per_second).collect();
             let typical = these[(these.len() - 1) / 2];
+            let timed: Vec<[u64; 4]> = these.iter().filter_map(|r| r.phases).collect();
+            let phase = |i: usize| {
+                let values: Vec<f64> = timed.iter().map(|p| p[i] as f64).collect();
+                (!values.is_empty()).then(|| median(&values))
+            };
             LevelStats {
                 level: typical.level,
                 asked_level,
@@ -91,6 +114,10 @@ pub fn by_level(runs: &[RunStats]) -> Vec<LevelStats> {
                 timeouts: typical.timeouts,
                 peak_in_flight: typical.peak_in_flight,
                 speed_up: 1.0,
+                dns_ms: phase(0),
+                connect_ms: phase(1),
+                tls_ms: phase(2),
+                ttfb_ms: phase(3),
             }
         })
         .collect();
@@ -132,6 +159,10 @@ pub fn render_table(levels: &[LevelStats]) -> String {
         "timeouts",
         "peak in-flight",
         "speed-up",
+        "dns ms",
+        "connect ms",
+        "tls ms",
+        "ttfb ms",
     ]
     .map(String::from)
     .to_vec()];
@@ -158,21 +189,12 @@ pub fn render_table(levels: &[LevelStats]) -> String {
             l.peak_in_flight.to_string(),
             format!("{:.2}x", l.speed_up),
         ]);
+        let phases = l.phases();
+        rows.last_mut()
+            .expect("just pushed")
+            .extend((0..4).map(|i| phases.map_or("-".into(), |p| format!("{:.0}", p[i]))));
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &w)| format!("{cell:>w$}"))
-            .collect();
-        out.push_str(&cells.join("  "));
-        out.push('\n');
-    }
-    out
+    table(&rows, "", |_| false)
 }
 
 /// `sweep.csv`: the fields of [`LevelStats`] with a header, one line per level.
@@ -201,6 +223,7 @@ mod tests {
             failed: 40 - successful,
             timeouts: 40 - successful,
             peak_in_flight: level,
+            phases: Some([0, 1, 4, 150]),
         }
     }
 
@@ -235,17 +258,17 @@ mod tests {
         assert_eq!(
             render_table(&once),
             "\
-level  wall time  URLs/s  successful  failed  timeouts  peak in-flight  speed-up
-    1     8.00 s     5.0          40       0         0               1     1.00x
-   20     0.50 s    80.0          40       0         0              20    16.00x
+level  wall time  URLs/s  successful  failed  timeouts  peak in-flight  speed-up  dns ms  connect ms  tls ms  ttfb ms
+    1     8.00 s     5.0          40       0         0               1     1.00x       0           1       4      150
+   20     0.50 s    80.0          40       0         0              20    16.00x       0           1       4      150
 "
         );
         let twice = by_level(&[run(1, 8.0, 40), run(1, 9.0, 40)]);
         assert_eq!(
             render_table(&twice),
             "\
-level  wall time (median, min-max)  URLs/s  successful  failed  timeouts  peak in-flight  speed-up
-    1           8.50 s (8.00-9.00)     4.7          40       0         0               1     1.00x
+level  wall time (median, min-max)  URLs/s  successful  failed  timeouts  peak in-flight  speed-up  dns ms  connect ms  tls ms  ttfb ms
+    1           8.50 s (8.00-9.00)     4.7          40       0         0               1     1.00x       0           1       4      150
 "
         );
     }
@@ -256,9 +279,9 @@ level  wall time (median, min-max)  URLs/s  successful  failed  timeouts  peak i
         assert_eq!(
             csv,
             "\
-level,runs,wall_seconds,wall_seconds_min,wall_seconds_max,urls_per_second,successful,failed,timeouts,peak_in_flight,speed_up,asked_level
-1,1,8.0,8.0,8.0,5.0,40,0,0,1,1.0,1
-20,1,0.5,0.5,0.5,80.0,40,0,0,20,16.0,20
+level,runs,wall_seconds,wall_seconds_min,wall_seconds_max,urls_per_second,successful,failed,timeouts,peak_in_flight,speed_up,asked_level,dns_ms,connect_ms,tls_ms,ttfb_ms
+1,1,8.0,8.0,8.0,5.0,40,0,0,1,1.0,1,0.0,1.0,4.0,150.0
+20,1,0.5,0.5,0.5,80.0,40,0,0,20,16.0,20,0.0,1.0,4.0,150.0
 "
         );
     }
@@ -275,5 +298,37 @@ level,runs,wall_seconds,wall_seconds_min,wall_seconds_max,urls_per_second,succes
         let table = render_table(&levels);
         assert!(table.contains("76 (asked 5000)"), "{table}");
         assert!(to_csv(&levels).unwrap().contains("\n76,1,2.0,"));
+    }
+
+    #[test]
+    fn each_phase_is_the_median_of_the_runs_medians() {
+        let with = |wall, phases| RunStats {
+            phases,
+            ..run(100, wall, 40)
+        };
+        let levels = by_level(&[
+            with(1.0, Some([10, 2, 30, 400])),
+            with(2.0, Some([20, 4, 10, 200])),
+            with(3.0, None),
+            run(10, 5.0, 40),
+            with(4.0, Some([60, 0, 20, 300])),
+        ]);
+        assert_eq!(levels[1].phases(), Some([20.0, 2.0, 20.0, 300.0]));
+        let untimed = by_level(&[RunStats {
+            phases: None,
+            ..run(5, 1.0, 0)
+        }]);
+        assert_eq!(untimed[0].phases(), None);
+        let table = render_table(&untimed);
+        let last: Vec<&str> = table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .rev()
+            .take(4)
+            .collect();
+        assert_eq!(last, ["-"; 4], "{table}");
+        assert!(to_csv(&untimed).unwrap().ends_with(",5,,,,\n"));
     }
 }

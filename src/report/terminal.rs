@@ -1,12 +1,14 @@
 //! The report as text for a terminal: totals, then status codes, the 4xx/5xx codes alone and the
 //! exception kinds as horizontal bars (the article's three plots, readable over ssh), then the
-//! latency percentiles. Pure: the caller prints the string.
+//! latency percentiles, and the phases and certificates of a file that has their columns. Pure:
+//! the caller prints the string.
 
 use std::fmt::Write as _;
 
 use super::aggregate::Aggregate;
 use super::certs::{CertStats, WINDOWS};
 use super::latency::Percentiles;
+use super::timings::{PhaseFigures, SlowHost};
 
 /// Width of the longest bar, in characters.
 const BAR_WIDTH: u64 = 40;
@@ -50,6 +52,10 @@ pub fn render(agg: &Aggregate) -> String {
             .collect();
         versions.sort_by_key(|&(_, n)| std::cmp::Reverse(n)); // stable: ties oldest first
         out.push_str(&bars("HTTP versions (of answers)", versions));
+    }
+    if agg.has_timings() {
+        out.push('\n');
+        out.push_str(&phases(agg));
     }
     if agg.certs.detailed_rows > 0 {
         out.push('\n');
@@ -117,6 +123,83 @@ fn latency(agg: &Aggregate) -> String {
             "  {label:<label_width$}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}",
             p.count, p.p50, p.p90, p.p99, p.max
         );
+    }
+    out
+}
+
+/// The `--timings` section: p50/p90/p99 of each phase, for the answered rows and by outcome as
+/// the latency's, then the slowest hosts with their phases.
+fn phases(agg: &Aggregate) -> String {
+    let mut groups: Vec<(String, PhaseFigures)> = Vec::new();
+    if let Some(f) = PhaseFigures::of(&agg.answered_phases) {
+        groups.push(("answered".into(), f));
+    }
+    for (group, stats) in &agg.outcome_phases {
+        if let Some(f) = PhaseFigures::of(stats) {
+            groups.push((format!("  {}", group.label()), f));
+        }
+    }
+    let cell = |p: &Percentiles| format!("{}/{}/{}", p.p50, p.p90, p.p99);
+    let mut rows = vec![["", "count", "dns", "connect", "tls", "ttfb", "conns/URL"]
+        .map(String::from)
+        .to_vec()];
+    for (label, f) in &groups {
+        let mut row = vec![label.clone(), f.count.to_string()];
+        row.extend(f.phases().map(cell));
+        row.push(format!("{:.2}", f.new_connections_per_url));
+        rows.push(row);
+    }
+    let mut out = "Where the time went (ms, p50/p90/p99), by outcome\n".to_string();
+    out.push_str(&table(&rows, "  ", |c| c == 0));
+    out.push('\n');
+    out.push_str(&slowest(agg.slowest.hosts()));
+    out
+}
+
+/// The slowest hosts, slowest first, by their slowest answered check.
+fn slowest(hosts: &[SlowHost]) -> String {
+    if hosts.is_empty() {
+        return "Slowest hosts: none answered\n".into();
+    }
+    let mut rows = vec![["elapsed", "dns", "connect", "tls", "ttfb", "conns", "host"]
+        .map(String::from)
+        .to_vec()];
+    for h in hosts {
+        let numbers = [h.elapsed_ms, h.dns_ms, h.connect_ms, h.tls_ms, h.ttfb_ms];
+        let mut row: Vec<String> = numbers.iter().map(u64::to_string).collect();
+        row.push(h.new_connections.to_string());
+        row.push(h.host.clone());
+        rows.push(row);
+    }
+    format!("Slowest hosts (ms)\n{}", table(&rows, "  ", |c| c == 6))
+}
+
+/// Rows as columns two spaces apart after `indent`: the columns `left` names left-aligned
+/// (labels, a host), the others right-aligned (numbers).
+pub fn table(rows: &[Vec<String>], indent: &str, left: impl Fn(usize) -> bool) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| match left(c) {
+                true => format!("{cell:<w$}"),
+                false => format!("{cell:>w$}"),
+            })
+            .collect();
+        out.push_str(indent);
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
     }
     out
 }
@@ -282,5 +365,44 @@ Days left
         assert!(text.contains("Status codes: none\n"), "{text}");
         assert!(text.contains("Exceptions: none\n"), "{text}");
         assert!(text.ends_with("Latency (elapsed_ms): none recorded\n"), "{text}");
+    }
+
+    #[test]
+    fn a_file_with_timings_gets_the_phases_by_outcome_and_the_slowest_hosts() {
+        let mut agg = Aggregate::default();
+        agg.add(&OwnedRow::timed("https://a.com/", [2, 1, 5, 100], 1));
+        agg.add(&OwnedRow::timed("https://bb.com/x", [0, 0, 0, 40], 0));
+        agg.add(&OwnedRow {
+            status_code: Some(404),
+            success: false,
+            ..OwnedRow::timed("https://c.com/", [10, 3, 7, 60], 2)
+        });
+        agg.add(&OwnedRow {
+            status_code: None,
+            success: false,
+            exception: Some(ErrorKind::Timeout),
+            elapsed_ms: Some(5000),
+            ..OwnedRow::timed("https://d.com/", [1, 4999, 0, 0], 0)
+        });
+        let text = render(&agg);
+        let section = &text[text.find("Where the time went").expect("a section")..];
+        assert_eq!(
+            section,
+            "\
+Where the time went (ms, p50/p90/p99), by outcome
+                         count       dns         connect    tls        ttfb  conns/URL
+  answered                   3   2/10/10           1/3/3  5/7/7  60/100/100       1.00
+    successful               2     0/2/2           0/1/1  0/5/5  40/100/100       0.50
+    unsuccessful status      1  10/10/10           3/3/3  7/7/7    60/60/60       2.00
+    timeout                  1     1/1/1  4999/4999/4999  0/0/0       0/0/0       0.00
+
+Slowest hosts (ms)
+  elapsed  dns  connect  tls  ttfb  conns  host
+      109    2        1    5   100      1  a.com
+       81   10        3    7    60      2  c.com
+       41    0        0    0    40      0  bb.com
+"
+        );
+        assert!(!render(&Aggregate::default()).contains("Where the time went"));
     }
 }

@@ -305,6 +305,17 @@ impl Raw {
         key: rustls::pki_types::PrivateKeyDer<'static>,
         respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
     ) -> Raw {
+        Raw::start_tls_stalled(chain, key, Duration::ZERO, respond)
+    }
+
+    /// The same, with every handshake waiting `stall` before the server reads the ClientHello,
+    /// as a far or busy server's does.
+    pub fn start_tls_stalled(
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+        stall: Duration,
+        respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
+    ) -> Raw {
         let config =
             rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
@@ -312,12 +323,12 @@ impl Raw {
                 .with_no_client_auth()
                 .with_single_cert(chain, key)
                 .unwrap();
-        Raw::serve("127.0.0.1:0", Some(Arc::new(config)), respond)
+        Raw::serve("127.0.0.1:0", Some((Arc::new(config), stall)), respond)
     }
 
     fn serve(
         listen: &str,
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
         respond: impl Fn(&str) -> (Vec<u8>, Then) + Send + Sync + 'static,
     ) -> Raw {
         let listener = std::net::TcpListener::bind(listen).unwrap();
@@ -374,7 +385,7 @@ impl Raw {
 
 fn serve_raw(
     stream: std::net::TcpStream,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
     respond: &Respond,
     heads: &std::sync::Mutex<Vec<String>>,
 ) {
@@ -383,7 +394,8 @@ fn serve_raw(
     let Ok(io) = stream.try_clone() else { return };
     match tls {
         None => serve_io(io, &stream, respond, heads),
-        Some(config) => {
+        Some((config, stall)) => {
+            thread::sleep(stall);
             let Ok(server) = rustls::ServerConnection::new(config) else {
                 return;
             };

@@ -8,6 +8,17 @@ use tokio::time::Instant;
 
 use super::{Blocked, Host, HostPolicy, Shared};
 
+/// What a request does with its connection (see [`HostPermit::connection`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// More URLs of the host wait: keep the connection open for them.
+    Keep,
+    /// The host's last URL after others: send on a connection they kept, asking to close it.
+    Last,
+    /// The host's only URL: a connection of its own, closed after the answer.
+    Only,
+}
+
 /// The right to have one URL of a host in flight; dropping it gives the slot back.
 pub struct HostPermit {
     pub(super) shared: Arc<Shared>,
@@ -29,14 +40,18 @@ impl HostPermit {
         &self.shared.policy
     }
 
-    /// No other URL of the host waits in the queue: the request may ask the server to close the
-    /// connection (`Connection: close`) rather than leave it idle in the pool.
-    pub fn last_of_host(&self) -> bool {
+    /// What the URL's request does with its connection. While other URLs of the host wait in
+    /// the queue it keeps it for them; otherwise it asks the server to close it (`Connection:
+    /// close`) rather than leave it idle in the pool, on the connection an earlier URL of the
+    /// host kept when there was one.
+    pub fn connection(&self) -> Connection {
         let state = self.shared.lock();
-        state
-            .live
-            .get(&self.key)
-            .is_none_or(|h| h.queued == 0 && h.waiting == 0)
+        match state.live.get(&self.key) {
+            Some(h) if h.queued > 0 || h.waiting > 0 => Connection::Keep,
+            // This request is counted: another went before it.
+            Some(h) if h.figures.requests > 1 => Connection::Last,
+            _ => Connection::Only,
+        }
     }
 
     /// Another request of the host is in flight, queued or waiting: over HTTP/2 they share one

@@ -244,7 +244,7 @@ impl<S: Stream<Item = Target> + Unpin> Stream for Scheduler<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::HostPolicy;
+    use super::super::{Connection, HostPolicy};
     use super::*;
     use crate::check::targets::Scheme;
     use futures::{FutureExt, StreamExt};
@@ -298,9 +298,17 @@ mod tests {
         drop(p_a1);
         let (a3, p_a3) = now(&mut s).expect("a slot came back");
         assert_eq!(a3, "https://a.test/3");
-        assert!(!p_a3.expect("a permit").last_of_host(), "a.test/4 waits");
+        assert_eq!(
+            p_a3.expect("a permit").connection(),
+            Connection::Keep,
+            "a.test/4 waits"
+        );
         let (_, p_a4) = now(&mut s).expect("a slot came back");
-        assert!(p_a4.as_ref().expect("a permit").last_of_host());
+        assert_eq!(
+            p_a4.as_ref().expect("a permit").connection(),
+            Connection::Last,
+            "after a.test/1-3"
+        );
         drop(p_a4);
         assert!(s.next().await.is_none());
         let summary = hosts.summary();
@@ -328,7 +336,7 @@ mod tests {
             let (first, permit) = s.next().await.expect("a target");
             assert_eq!(first.display(), "https://a.test/1");
             let permit = permit.expect("a permit");
-            assert_eq!(!permit.last_of_host(), behind_it, "{gap:?}");
+            assert_eq!(permit.connection() == Connection::Keep, behind_it, "{gap:?}");
             assert!(
                 started.elapsed() < Duration::from_millis(250),
                 "{gap:?}: at most the warm-up"
@@ -350,7 +358,7 @@ mod tests {
         let (b1, permit) = now(&mut s).expect("b.test/1, past a.test's queue");
         assert_eq!(b1, "https://b.test/1");
         assert!(
-            !permit.expect("a permit").last_of_host(),
+            permit.expect("a permit").connection() == Connection::Keep,
             "b.test/2 was read with it"
         );
     }
@@ -367,10 +375,11 @@ mod tests {
         let (_, p) = now(&mut s).expect("a.test/0");
         assert!(now(&mut s).is_none(), "b.test is beyond the look-ahead");
         drop(p);
-        let mut permits = Vec::new();
-        while let Some((_, p)) = s.next().await {
-            permits.push(p);
-            permits.clear();
+        while let Some((t, p)) = s.next().await {
+            if t.display() == "https://b.test/" {
+                let only = p.expect("a permit").connection();
+                assert_eq!(only, Connection::Only, "the one URL of its host");
+            }
         }
         assert_eq!(hosts.live_hosts(), 0);
         let summary = hosts.summary();

@@ -116,6 +116,7 @@ impl Fetch {
                 credentials: Credentials::Send,
                 keep_alive: false,
                 busy_host: false,
+                reuse: false,
                 keep_body: true,
             };
             let answer = self
