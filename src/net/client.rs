@@ -91,9 +91,10 @@ pub enum ProxyChoice {
 
 /// Built once (it loads the trust roots) and cloned into every probe: `Arc`s inside.
 ///
-/// Reqwest clients with the same settings: requests that ask to close go through one without a
-/// pool, so that a run over distinct hosts pays nothing for pooling; keep-alive requests go
-/// through one with a pool, where the next request to the origin finds them; a third, without
+/// Reqwest clients with the same settings: a lone URL's requests go through one without a pool,
+/// so that a run over distinct hosts pays nothing for pooling; keep-alive requests (and a host's
+/// last URL, and HTTP/2's streams) go through one with a pool, where the next request to the
+/// origin finds their connection; a third, without
 /// a pool, takes the few requests whose answer has more than 100 header lines (see `send`).
 #[derive(Clone)]
 pub struct Client {
@@ -103,7 +104,7 @@ pub struct Client {
     roomy: reqwest::Client,
     /// The user's headers that only go to the origin the user named (see `Credentials`).
     sensitive: Arc<HeaderMap>,
-    /// Keep-alive requests sent again on a new connection (see `send`).
+    /// Requests through the pool sent again on a new connection (see `send`).
     stale_retries: Arc<AtomicU64>,
     /// Which client an HTTPS request takes, when HTTP/2 is on.
     origins: Option<Arc<Origins>>,
@@ -399,7 +400,8 @@ impl Client {
     }
 
     /// Which client a request takes first: for HTTPS with HTTP/2 on, as `origins` says; else
-    /// the pool for keep-alive requests, the pool-less client for the others.
+    /// the pool for keep-alive requests and a host's last URL, the pool-less client for the
+    /// others.
     async fn route(&self, url: &Url, how: Hop) -> Route {
         match &self.origins {
             Some(origins) if url.scheme() == "https" => origins.route(url, how.pooled(), how.busy_host).await,
@@ -407,7 +409,7 @@ impl Client {
         }
     }
 
-    /// Keep-alive requests sent again on a new connection because the kept one they went out
+    /// Requests through the pool sent again on a new connection because the kept one they went out
     /// on turned out closed, for the summary.
     pub fn stale_retries(&self) -> u64 {
         self.stale_retries.load(Ordering::Relaxed)
@@ -541,7 +543,8 @@ enum Via {
 /// Whether a request failed as one sent on a connection the server had already closed does: the
 /// connection was made (or taken from the pool) and closed before any answer arrived. reqwest
 /// does not say whether the connection was a reused one, nor whether a few bytes of a head came
-/// first; only keep-alive requests can have gone out on a reused one.
+/// first; only requests through the pool (keep-alive ones, and a host's last URL on the
+/// connection its others kept) can have gone out on a reused one.
 fn went_out_on_a_dead_connection(err: &reqwest::Error, failure: &Failure) -> bool {
     !err.is_connect() && failure.kind == ErrorKind::Reset
 }

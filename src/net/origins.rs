@@ -9,11 +9,11 @@
 //! waiting goes alone (the *opener*), and the others of its origin wait until its answer has come (by then its connection is in the
 //! pool, and the server's `SETTINGS` have been read), at most `patience`. After that:
 //! - an HTTP/2 origin: every request goes through the pooled client, the host's last URL too
-//!   (over HTTP/1.1 it would ask to close and go through the pool-less client, on a connection
-//!   of its own); `--host-concurrency` caps the streams in flight, the server's
+//!   (over HTTP/1.1 it asks to close, on a connection its host kept); `--host-concurrency` caps the streams in flight, the server's
 //!   `SETTINGS_MAX_CONCURRENT_STREAMS` is honoured by hyper (streams over it wait);
-//! - an HTTP/1.1 origin: as before, keep-alive requests through the pool, the last through the
-//!   pool-less client.
+//! - an HTTP/1.1 origin: as before, keep-alive requests and the host's last URL through the
+//!   pool (the last asks to close the connection it takes), a lone URL through the pool-less
+//!   client.
 //!
 //! hyper-util forgets an HTTP/2 connection when no request has started on it for the pool's idle
 //! time; a request that starts later opens the next one, and goes alone again. A `GOAWAY` makes
@@ -133,9 +133,10 @@ impl Origins {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The route of a request to `url` (HTTPS). `keep_alive`: more requests of its host follow
-    /// (over HTTP/1.1 its connection is kept for them); `busy`: other requests of its host are
-    /// in flight or waiting (over HTTP/2 they share a connection).
+    /// The route of a request to `url` (HTTPS). `keep_alive`: over HTTP/1.1 it would go through
+    /// the pool (more requests of its host follow, or it is the last and takes the connection
+    /// the others kept); `busy`: other requests of its host are in flight or waiting (over
+    /// HTTP/2 they share a connection).
     pub async fn route(self: &Arc<Self>, url: &Url, keep_alive: bool, busy: bool) -> Route {
         let shared = keep_alive || busy;
         if !shared && self.len.load(Ordering::Relaxed) == 0 {
