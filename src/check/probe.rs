@@ -11,7 +11,7 @@ use reqwest::header::HeaderValue;
 use url::Url;
 
 use crate::check::expect::Expectations;
-use crate::check::hosts::{after_throttle, parse_retry_after, Connection, HostPermit, Throttle};
+use crate::check::hosts::{after_throttle, parse_retry_after, Connection, HostNow, HostPermit, Throttle};
 use crate::check::targets::{redact, Target};
 use crate::net::classify::Failure;
 use crate::net::client::{same_origin, Answer, Client, Credentials, Hop};
@@ -104,10 +104,7 @@ pub async fn probe(
     // Summed over every request of the check: hops, the GET fallback, retries.
     let mut timings = cfg.timings.then(Timings::default);
     let attempt = loop {
-        let host = HostNow {
-            connection: permit.as_ref().map_or(Connection::Only, HostPermit::connection),
-            busy: permit.as_ref().is_some_and(HostPermit::busy_host),
-        };
+        let host = permit.as_ref().map_or(HostNow::ALONE, HostPermit::now);
         let mut attempt = follow(client, cfg, &url, cfg.method, host, timings.as_mut()).await;
         if cfg.method == Method::Head && wants_get(cfg.get_fallback, &attempt.result) {
             attempt = follow(client, cfg, &url, Method::Get, host, timings.as_mut()).await;
@@ -213,16 +210,6 @@ impl Tries {
 /// 250 ms, 500 ms, 1 s, ... capped at 8 s.
 fn backoff(retry: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << retry.min(5)))
-}
-
-/// What the URL's host has besides it, when its request starts.
-#[derive(Debug, Clone, Copy)]
-struct HostNow {
-    /// Whether more URLs of the host are about to be sent (its connection is worth keeping), or
-    /// an earlier one kept it.
-    connection: Connection,
-    /// Other requests of the host are in flight or waiting (`Hop::busy_host`).
-    busy: bool,
 }
 
 /// One request and its redirects, all under one deadline. With `timings`, each request's phases

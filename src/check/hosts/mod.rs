@@ -27,7 +27,7 @@ mod scheduler;
 mod throttle;
 
 pub use figures::{HostFigures, HostsSummary, NamedHost};
-pub use permit::{Connection, HostPermit};
+pub use permit::{Connection, HostNow, HostPermit};
 pub use scheduler::{Scheduled, Scheduler};
 pub use throttle::{after_throttle, parse_retry_after, Throttle};
 

@@ -8,7 +8,10 @@ use tokio::time::Instant;
 
 use super::{Blocked, Host, HostPolicy, Shared};
 
-/// What a request does with its connection (see [`HostPermit::connection`]).
+/// What a request does with its connection. While other URLs of the host wait in the queue it
+/// keeps it for them; otherwise it asks the server to close it (`Connection: close`) rather than
+/// leave it idle in the pool, on the connection an earlier URL of the host kept when there was
+/// one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connection {
     /// More URLs of the host wait: keep the connection open for them.
@@ -17,6 +20,24 @@ pub enum Connection {
     Last,
     /// The host's only URL: a connection of its own, closed after the answer.
     Only,
+}
+
+/// What a URL's host has besides it when its request starts (see [`HostPermit::now`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostNow {
+    pub connection: Connection,
+    /// Another request of the host is in flight, queued or waiting: over HTTP/2 they share one
+    /// connection (`net::origins`). The host's first requests are in flight together before
+    /// any of them starts, so none is "last" for sharing's sake, though each may ask to close.
+    pub busy: bool,
+}
+
+impl HostNow {
+    /// A URL without a host slot (no per-host limits), or whose host is gone.
+    pub const ALONE: HostNow = HostNow {
+        connection: Connection::Only,
+        busy: false,
+    };
 }
 
 /// The right to have one URL of a host in flight; dropping it gives the slot back.
@@ -40,29 +61,24 @@ impl HostPermit {
         &self.shared.policy
     }
 
-    /// What the URL's request does with its connection. While other URLs of the host wait in
-    /// the queue it keeps it for them; otherwise it asks the server to close it (`Connection:
-    /// close`) rather than leave it idle in the pool, on the connection an earlier URL of the
-    /// host kept when there was one.
-    pub fn connection(&self) -> Connection {
+    /// What the URL's host has besides it as its request starts (one look at the host).
+    pub fn now(&self) -> HostNow {
         let state = self.shared.lock();
-        match state.live.get(&self.key) {
-            Some(h) if h.queued > 0 || h.waiting > 0 => Connection::Keep,
-            // This request is counted: another went before it.
-            Some(h) if h.figures.requests > 1 => Connection::Last,
-            _ => Connection::Only,
+        let Some(h) = state.live.get(&self.key) else {
+            return HostNow::ALONE;
+        };
+        let waiting = h.queued > 0 || h.waiting > 0;
+        HostNow {
+            connection: if waiting {
+                Connection::Keep
+            } else if h.figures.requests > 1 {
+                // This request is counted: another went before it.
+                Connection::Last
+            } else {
+                Connection::Only
+            },
+            busy: waiting || h.in_flight > 1,
         }
-    }
-
-    /// Another request of the host is in flight, queued or waiting: over HTTP/2 they share one
-    /// connection (`net::origins`). The host's first requests are in flight together before
-    /// any of them starts, so none is "last" for sharing's sake, though each may ask to close.
-    pub fn busy_host(&self) -> bool {
-        let state = self.shared.lock();
-        state
-            .live
-            .get(&self.key)
-            .is_some_and(|h| h.in_flight > 1 || h.queued > 0 || h.waiting > 0)
     }
 
     /// The host answered without asking to slow down: its limit grows back by one (AIMD); an

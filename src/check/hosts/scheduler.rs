@@ -299,13 +299,13 @@ mod tests {
         let (a3, p_a3) = now(&mut s).expect("a slot came back");
         assert_eq!(a3, "https://a.test/3");
         assert_eq!(
-            p_a3.expect("a permit").connection(),
+            p_a3.expect("a permit").now().connection,
             Connection::Keep,
             "a.test/4 waits"
         );
         let (_, p_a4) = now(&mut s).expect("a slot came back");
         assert_eq!(
-            p_a4.as_ref().expect("a permit").connection(),
+            p_a4.as_ref().expect("a permit").now().connection,
             Connection::Last,
             "after a.test/1-3"
         );
@@ -336,7 +336,7 @@ mod tests {
             let (first, permit) = s.next().await.expect("a target");
             assert_eq!(first.display(), "https://a.test/1");
             let permit = permit.expect("a permit");
-            assert_eq!(permit.connection() == Connection::Keep, behind_it, "{gap:?}");
+            assert_eq!(permit.now().connection == Connection::Keep, behind_it, "{gap:?}");
             assert!(
                 started.elapsed() < Duration::from_millis(250),
                 "{gap:?}: at most the warm-up"
@@ -358,7 +358,7 @@ mod tests {
         let (b1, permit) = now(&mut s).expect("b.test/1, past a.test's queue");
         assert_eq!(b1, "https://b.test/1");
         assert!(
-            permit.expect("a permit").connection() == Connection::Keep,
+            permit.expect("a permit").now().connection == Connection::Keep,
             "b.test/2 was read with it"
         );
     }
@@ -377,7 +377,7 @@ mod tests {
         drop(p);
         while let Some((t, p)) = s.next().await {
             if t.display() == "https://b.test/" {
-                let only = p.expect("a permit").connection();
+                let only = p.expect("a permit").now().connection;
                 assert_eq!(only, Connection::Only, "the one URL of its host");
             }
         }
