@@ -33,7 +33,7 @@ fn find<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a h2::Error> {
 /// fine), or a `GOAWAY` (another connection must take it). HEAD and GET are safe methods, so a
 /// `GOAWAY` that names the stream as possibly processed (an error `GOAWAY` ending the
 /// connection under it) is safe to repeat too.
-pub fn unprocessed(err: &(dyn StdError + 'static)) -> bool {
+fn unprocessed(err: &(dyn StdError + 'static)) -> bool {
     find(err)
         .is_some_and(|h2| h2.is_remote() && (h2.is_go_away() || h2.reason() == Some(Reason::REFUSED_STREAM)))
 }
